@@ -1,0 +1,78 @@
+"""corrlib: the helper library of the course *Correlation in Deep Learning*.
+
+Data are laid out ``(n_samples, n_features)``. The statistics core is available at the top
+level (``corrlib.pearson``, ``corrlib.corr_matrix``, ...); the larger topics live in submodules
+that are imported on first use (``corrlib.plot``, ``corrlib.models``, ``corrlib.training``, ...),
+so that ``import corrlib`` stays quick.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from corrlib._warnings import ConstantInputWarning
+from corrlib.autocorrelation import autocorr, crosscorr, estimate_lag
+from corrlib.correlation import corr_matrix, pearson, spearman
+from corrlib.inference import PearsonTestResult, fisher_ci, pearson_test
+from corrlib.reproducibility import get_device, seed_everything
+from corrlib.streaming import RunningCorrelation
+from corrlib.versions import show_versions
+
+__version__ = "0.1.0"
+
+# Submodules imported on first attribute access (``corrlib.plot`` and so on).
+_SUBMODULES = (
+    "data",
+    "hooks",
+    "losses",
+    "models",
+    "plot",
+    "similarity",
+    "sparse",
+    "training",
+    "whitening",
+)
+
+# Top-level names that live in a lazily imported submodule.
+_LAZY_NAMES = {
+    "threshold_corr": "sparse",
+    "ledoit_wolf": "sparse",
+    "cov_to_corr": "sparse",
+    "partial_corr": "sparse",
+    "channel_correlation": "channels",
+    "gram_matrix": "channels",
+    "bootstrap_ci": "bootstrap",
+}
+
+__all__ = [
+    "ConstantInputWarning",
+    "PearsonTestResult",
+    "RunningCorrelation",
+    "autocorr",
+    "corr_matrix",
+    "crosscorr",
+    "estimate_lag",
+    "fisher_ci",
+    "get_device",
+    "pearson",
+    "pearson_test",
+    "seed_everything",
+    "show_versions",
+    "spearman",
+    *_SUBMODULES,
+    *_LAZY_NAMES,
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:
+        return importlib.import_module(f"corrlib.{name}")
+    if name in _LAZY_NAMES:
+        module = importlib.import_module(f"corrlib.{_LAZY_NAMES[name]}")
+        return getattr(module, name)
+    raise AttributeError(f"module 'corrlib' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

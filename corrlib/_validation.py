@@ -1,0 +1,121 @@
+"""Input checks shared by corrlib's functions.
+
+Every public function turns its inputs into tensors here, so that the rules are the same
+everywhere: tensors, numpy arrays and nested lists are accepted; integer and boolean data are
+cast to torch's default float dtype; complex data are refused; half precision is computed in
+float32 and the result cast back.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import numpy as np
+import torch
+
+NAN_POLICIES = ("propagate", "omit", "raise")
+
+_LOW_PRECISION = (torch.float16, torch.bfloat16)
+
+
+def as_float_tensor(x: Any, name: str = "x") -> torch.Tensor:
+    """Return ``x`` as a floating-point tensor, without copying when it already is one.
+
+    Parameters
+    ----------
+    x : tensor, array or nested sequence
+        The data.
+    name : str
+        Name used in error messages.
+
+    Raises
+    ------
+    TypeError
+        If ``x`` is complex, or cannot be turned into a numeric tensor.
+    """
+    if isinstance(x, torch.Tensor):
+        t = x
+    else:
+        try:
+            arr = np.asarray(x)
+        except Exception as exc:  # pragma: no cover - numpy's own message is clear enough
+            raise TypeError(f"{name} could not be converted to an array: {exc}") from exc
+        if arr.dtype == object or arr.dtype.kind in "USV":
+            raise TypeError(f"{name} must be numeric, got an array of dtype {arr.dtype}")
+        if arr.dtype.kind == "c":
+            raise TypeError(f"{name} must be real, got complex dtype {arr.dtype}")
+        t = torch.from_numpy(np.ascontiguousarray(arr))
+    if t.is_complex():
+        raise TypeError(f"{name} must be real, got complex dtype {t.dtype}")
+    if not t.is_floating_point():
+        t = t.to(torch.get_default_dtype())
+    return t
+
+
+def compute_dtype(dtype: torch.dtype) -> torch.dtype:
+    """The dtype a computation runs in: float16 and bfloat16 are promoted to float32."""
+    return torch.float32 if dtype in _LOW_PRECISION else dtype
+
+
+def check_nan_policy(nan_policy: str) -> None:
+    """Raise ``ValueError`` unless ``nan_policy`` is one of scipy's three policies."""
+    if nan_policy not in NAN_POLICIES:
+        raise ValueError(f"nan_policy must be one of {NAN_POLICIES}, got {nan_policy!r}")
+
+
+def check_ndim(t: torch.Tensor, ndim: int, name: str = "x") -> None:
+    """Raise ``ValueError`` unless ``t`` has exactly ``ndim`` dimensions."""
+    if t.ndim != ndim:
+        layout = {1: "(n_samples,)", 2: "(n_samples, n_features)"}.get(ndim, f"{ndim}-D")
+        raise ValueError(
+            f"{name} must be {ndim}-D with layout {layout}, got shape {tuple(t.shape)}"
+        )
+
+
+def check_min_samples(t: torch.Tensor, minimum: int = 2, name: str = "x") -> None:
+    """Raise ``ValueError`` if ``t`` has fewer than ``minimum`` samples (rows)."""
+    if t.shape[0] < minimum:
+        raise ValueError(f"{name} needs at least {minimum} samples, got shape {tuple(t.shape)}")
+
+
+def check_same_length(x: torch.Tensor, y: torch.Tensor, names: str = "x and y") -> None:
+    """Raise ``ValueError`` if ``x`` and ``y`` have different numbers of samples."""
+    if x.shape[0] != y.shape[0]:
+        raise ValueError(
+            f"{names} must have the same number of samples, "
+            f"got shapes {tuple(x.shape)} and {tuple(y.shape)}"
+        )
+
+
+def split_infinite(
+    t: torch.Tensor, nan_policy: str, name: str = "x"
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Apply ``nan_policy='raise'`` and take infinite values out of ``t``.
+
+    An infinite value has no finite correlation with anything, and it is not a missing value
+    that ``nan_policy='omit'`` may drop. So the columns that hold one are reported, their
+    entries replaced by zero (so that they cannot disturb other columns), and the caller sets
+    every result entry that touches such a column to NaN, with a ``RuntimeWarning``.
+
+    Returns
+    -------
+    clean : Tensor
+        ``t`` with infinities replaced by 0 (NaN kept).
+    infinite_columns : Tensor of bool, shape ``t.shape[1:]``
+        Which columns held an infinity.
+    """
+    has_nan = bool(torch.isnan(t).any())
+    is_inf = torch.isinf(t)
+    if nan_policy == "raise" and (has_nan or bool(is_inf.any())):
+        raise ValueError(f"{name} contains NaN or infinite values (nan_policy='raise')")
+    infinite_columns = is_inf.any(dim=0)
+    if bool(infinite_columns.any()):
+        warnings.warn(
+            f"{name} contains infinite values; every correlation that involves "
+            "those columns is NaN",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+        t = torch.where(is_inf, torch.zeros_like(t), t)
+    return t, infinite_columns

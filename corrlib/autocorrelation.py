@@ -1,0 +1,171 @@
+"""Autocorrelation and cross-correlation of sequences, computed with the FFT.
+
+"A sequence correlated with itself" is its autocorrelation function (ACF): the correlation of
+``x[t]`` with ``x[t + k]`` for each lag ``k``. The direct sum costs O(n * max_lag); the FFT gives
+every lag in O(n log n). The FFT computes a *circular* correlation, so the series is padded
+with zeros to at least ``2n - 1`` points: without the padding, the end of the series wraps
+around onto its start and every lag is wrong.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from typing import Any
+
+import torch
+
+from corrlib._validation import (
+    as_float_tensor,
+    check_min_samples,
+    check_ndim,
+    check_same_length,
+    compute_dtype,
+)
+from corrlib._warnings import ConstantInputWarning
+
+
+def _fft_length(n: int) -> int:
+    """Smallest power of two that holds a linear (not circular) correlation of length n."""
+    return 1 << (2 * n - 1 - 1).bit_length()
+
+
+def _check_lag(max_lag: Any, n: int) -> int:
+    if isinstance(max_lag, bool) or int(max_lag) != max_lag or not 0 <= max_lag <= n - 1:
+        raise ValueError(
+            f"max_lag must be an integer in [0, n - 1] = [0, {n - 1}], got {max_lag!r}"
+        )
+    return int(max_lag)
+
+
+def _series(x: Any, name: str, allow_2d: bool) -> torch.Tensor:
+    t = as_float_tensor(x, name)
+    if not (t.ndim == 1 or (allow_2d and t.ndim == 2)):
+        check_ndim(t, 1, name)
+    check_min_samples(t, 2, name)
+    return t
+
+
+def _warn_if_constant(t: torch.Tensor, name: str) -> torch.Tensor:
+    constant = (t == t[:1]).all(dim=0)
+    if bool(constant.any()):
+        warnings.warn(
+            f"{name} is exactly constant; its autocorrelation is undefined and returned as NaN",
+            ConstantInputWarning,
+            stacklevel=3,
+        )
+    return constant
+
+
+def autocorr(x: Any, max_lag: int | None = None, *, adjusted: bool = False) -> torch.Tensor:
+    """Autocorrelation function of a series (or of each column of a matrix), via the FFT.
+
+    Equal to ``statsmodels.tsa.stattools.acf(x, nlags=max_lag, adjusted=adjusted, fft=True)``.
+
+    Parameters
+    ----------
+    x : tensor or array, shape ``(n,)`` or ``(n, d)``
+        The series (time runs along the first dimension); ``n >= 2``.
+    max_lag : int, optional
+        Largest lag, ``0 <= max_lag <= n - 1``. Default: ``min(10 log10(n), n - 1)``, as in
+        statsmodels.
+    adjusted : bool
+        Divide the lag-``k`` autocovariance by ``n - k`` instead of ``n``. The default (``n``)
+        gives the usual biased estimator, whose ACF is positive semi-definite.
+
+    Returns
+    -------
+    Tensor, shape ``(max_lag + 1,)`` or ``(max_lag + 1, d)``
+        ACF at lags ``0 .. max_lag``; entry 0 is 1. A constant series gives NaN and a
+        :class:`~corrlib.ConstantInputWarning`.
+
+    Examples
+    --------
+    >>> import torch, corrlib
+    >>> corrlib.autocorr(torch.tensor([1.0, 2.0, 3.0, 4.0]), max_lag=2)
+    tensor([ 1.0000,  0.2500, -0.3000])
+    """
+    t = _series(x, "x", allow_2d=True)
+    out_dtype = t.dtype
+    t = t.to(compute_dtype(out_dtype))
+    n = t.shape[0]
+    max_lag = min(int(10 * math.log10(n)), n - 1) if max_lag is None else _check_lag(max_lag, n)
+    constant = _warn_if_constant(t, "x")
+    centred = t - t.mean(dim=0)
+    nfft = _fft_length(n)
+    spectrum = torch.fft.rfft(centred, n=nfft, dim=0)
+    acov = torch.fft.irfft(spectrum.real**2 + spectrum.imag**2, n=nfft, dim=0)[: max_lag + 1]
+    if adjusted:
+        divisor = torch.arange(n, n - max_lag - 1, -1, dtype=t.dtype, device=t.device)
+        acov = acov / (divisor if t.ndim == 1 else divisor[:, None])
+    else:
+        acov = acov / n
+    acf = acov / acov[:1]
+    acf = torch.where(constant, torch.full_like(acf, float("nan")), acf)
+    return acf.to(out_dtype)
+
+
+def crosscorr(x: Any, y: Any, max_lag: int) -> torch.Tensor:
+    """Normalised cross-correlation of two series at lags ``-max_lag .. max_lag``.
+
+    Entry ``i`` of the result belongs to lag ``k = i - max_lag`` and is
+
+    ``sum_t (x[t] - mean_x) (y[t + k] - mean_y) / (n * std_x * std_y)``
+
+    (population standard deviations; the sum runs over the ``n - |k|`` overlapping points), so
+    lag 0 is Pearson's r. A positive lag means that ``y`` follows ``x``: if ``y[t] = x[t - D]``
+    the peak is at ``k = D``. Swapping ``x`` and ``y`` mirrors the result.
+
+    Parameters
+    ----------
+    x, y : tensor or array, shape ``(n,)``
+    max_lag : int
+        ``0 <= max_lag <= n - 1``.
+
+    Returns
+    -------
+    Tensor, shape ``(2 * max_lag + 1,)``
+    """
+    xt = _series(x, "x", allow_2d=False)
+    yt = _series(y, "y", allow_2d=False)
+    check_same_length(xt, yt)
+    out_dtype = torch.promote_types(xt.dtype, yt.dtype)
+    work = compute_dtype(out_dtype)
+    xt, yt = xt.to(work), yt.to(work)
+    n = xt.shape[0]
+    max_lag = _check_lag(max_lag, n)
+    constant = bool(_warn_if_constant(xt, "x")) | bool(_warn_if_constant(yt, "y"))
+    xc, yc = xt - xt.mean(), yt - yt.mean()
+    nfft = _fft_length(n)
+    cross = torch.fft.irfft(torch.fft.rfft(xc, n=nfft).conj() * torch.fft.rfft(yc, n=nfft), n=nfft)
+    # Index k holds lag k for k >= 0; negative lags wrap around to the end.
+    lags = torch.cat([cross[nfft - max_lag :], cross[: max_lag + 1]]) if max_lag else cross[:1]
+    scale = torch.sqrt((xc * xc).sum() * (yc * yc).sum())
+    out = lags / scale
+    if constant:
+        out = torch.full_like(out, float("nan"))
+    return out.to(out_dtype)
+
+
+def estimate_lag(x: Any, y: Any, max_lag: int | None = None) -> int:
+    """The lag at which ``y`` best matches ``x``: the argmax of :func:`crosscorr`.
+
+    Sign convention: a positive result ``D`` means ``y`` lags behind ``x`` by ``D`` samples
+    (``y[t] ~ x[t - D]``); ``estimate_lag(y, x)`` is then ``-D``.
+
+    Parameters
+    ----------
+    x, y : tensor or array, shape ``(n,)``
+    max_lag : int, optional
+        Search lags ``-max_lag .. max_lag``; default ``n - 1`` (all of them).
+
+    Returns
+    -------
+    int
+    """
+    n = as_float_tensor(x, "x").shape[0]
+    max_lag = n - 1 if max_lag is None else max_lag
+    c = crosscorr(x, y, max_lag)
+    if bool(torch.isnan(c).all()):
+        raise ValueError("the lag is undefined: a series is constant or holds NaN")
+    return int(torch.nan_to_num(c, nan=-math.inf).argmax()) - max_lag

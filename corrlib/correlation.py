@@ -1,0 +1,281 @@
+"""Pearson and Spearman correlation: two samples, or every pair of features of a data matrix.
+
+Data are laid out ``(n_samples, n_features)``, as in pandas and scikit-learn. (``torch.corrcoef``
+takes the transpose: variables in rows.) Inputs may be tensors, arrays or lists; results are
+tensors on the input's device and in its floating dtype.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any, Literal
+
+import torch
+
+from corrlib import _moments
+from corrlib._validation import (
+    as_float_tensor,
+    check_min_samples,
+    check_nan_policy,
+    check_ndim,
+    check_same_length,
+    compute_dtype,
+    split_infinite,
+)
+from corrlib._warnings import ConstantInputWarning
+from corrlib.ranking import rankdata
+
+Method = Literal["pearson", "spearman"]
+NanPolicy = Literal["propagate", "omit", "raise"]
+METHODS = ("pearson", "spearman")
+
+
+def pearson(x: Any, y: Any, *, nan_policy: NanPolicy = "propagate") -> torch.Tensor:
+    """Pearson's correlation coefficient of two 1-D samples.
+
+    Parameters
+    ----------
+    x, y : tensor or array, shape ``(n,)``
+        Paired observations, ``n >= 2``.
+    nan_policy : {"propagate", "omit", "raise"}
+        What a NaN does, as in scipy: give NaN, be dropped together with its partner, or
+        raise ``ValueError``.
+
+    Returns
+    -------
+    Tensor, 0-d
+        ``r`` in [-1, 1]; NaN (with a :class:`ConstantInputWarning`) when either sample is
+        exactly constant. Differentiable with respect to ``x`` and ``y``.
+
+    Examples
+    --------
+    >>> import corrlib
+    >>> round(float(corrlib.pearson([1.0, 2.0, 3.0, 4.0], [1.0, 3.0, 2.0, 4.0])), 3)
+    0.8
+    """
+    return _two_sample(x, y, "pearson", nan_policy)
+
+
+def spearman(x: Any, y: Any, *, nan_policy: NanPolicy = "propagate") -> torch.Tensor:
+    """Spearman's rank correlation of two 1-D samples (Pearson's r of their average ranks).
+
+    Ties get the average of the ranks they span, as in ``scipy.stats.spearmanr``. Parameters
+    and return value are as in :func:`pearson`; the result is not differentiable (ranks are
+    piecewise constant).
+
+    Examples
+    --------
+    >>> import corrlib
+    >>> float(corrlib.spearman([1.0, 2.0, 3.0, 4.0], [1.0, 8.0, 27.0, 64.0]))
+    1.0
+    """
+    return _two_sample(x, y, "spearman", nan_policy)
+
+
+def corr_matrix(
+    x: Any,
+    y: Any = None,
+    *,
+    method: Method = "pearson",
+    nan_policy: NanPolicy = "propagate",
+    chunk_size: int | None = None,
+) -> torch.Tensor:
+    """Correlation between every pair of features (columns).
+
+    Parameters
+    ----------
+    x : tensor or array, shape ``(n_samples, d_x)``
+        Data with samples in rows and features in columns.
+    y : tensor or array, shape ``(n_samples, d_y)``, optional
+        A second set of features observed on the same samples. When given, the result is the
+        cross block: entry ``(i, j)`` correlates ``x[:, i]`` with ``y[:, j]``.
+    method : {"pearson", "spearman"}
+        Pearson's r, or Spearman's rho (average ranks for ties).
+    nan_policy : {"propagate", "omit", "raise"}
+        ``"propagate"``: an entry is NaN exactly when one of its two columns holds a NaN.
+        ``"omit"``: each pair uses the rows where both of its columns are present
+        (pairwise-complete observations, like ``pandas.DataFrame.corr``); this runs a loop over
+        the pairs that involve an incomplete column. ``"raise"``: ``ValueError``.
+    chunk_size : int, optional
+        Process the rows this many at a time and merge the centred partial results (Chan's
+        rule), so that no centred copy of the whole data is made: useful for tall data on a
+        GPU. The result equals the one-shot result up to rounding.
+
+    Returns
+    -------
+    Tensor, shape ``(d_x, d_x)`` or ``(d_x, d_y)``
+        Correlations clipped to [-1, 1]. Without ``y`` the matrix is symmetric with a diagonal
+        of exactly 1 (for columns that have a correlation at all). A column that is exactly
+        constant gets NaN in its row and column and a :class:`ConstantInputWarning`; a column
+        holding an infinite value gets NaN and a ``RuntimeWarning``. Pearson results are
+        differentiable.
+
+    Raises
+    ------
+    ValueError
+        Wrong number of dimensions, fewer than 2 samples, mismatched sample counts, unknown
+        ``method`` or ``nan_policy``, a NaN under ``nan_policy="raise"``, bad ``chunk_size``.
+    TypeError
+        Complex or non-numeric data.
+
+    Examples
+    --------
+    >>> import torch, corrlib
+    >>> x = torch.tensor([[1.0, 2.0], [2.0, 4.1], [3.0, 5.9]])
+    >>> corrlib.corr_matrix(x).round(decimals=3)
+    tensor([[1.0000, 0.9990],
+            [0.9990, 1.0000]])
+    """
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    check_nan_policy(nan_policy)
+    if chunk_size is not None and (not isinstance(chunk_size, int) or chunk_size < 1):
+        raise ValueError(f"chunk_size must be a positive integer or None, got {chunk_size!r}")
+    xt = _as_matrix(x, "x")
+    yt = None if y is None else _as_matrix(y, "y")
+    if yt is not None:
+        check_same_length(xt, yt)
+        if yt.device != xt.device:
+            raise ValueError(f"x and y are on different devices: {xt.device} and {yt.device}")
+    out_dtype = xt.dtype if yt is None else torch.promote_types(xt.dtype, yt.dtype)
+    work = compute_dtype(out_dtype)
+    xt, inf_x = split_infinite(xt.to(work), nan_policy, "x")
+    if yt is None:
+        r = _correlate(xt, None, method, nan_policy, chunk_size)
+        bad_rows = bad_cols = inf_x
+    else:
+        yt, inf_y = split_infinite(yt.to(work), nan_policy, "y")
+        r = _correlate(xt, yt, method, nan_policy, chunk_size)
+        bad_rows, bad_cols = inf_x, inf_y
+    r = _mask(r, bad_rows, bad_cols)
+    return r.to(out_dtype)
+
+
+def _two_sample(x: Any, y: Any, method: Method, nan_policy: NanPolicy) -> torch.Tensor:
+    check_nan_policy(nan_policy)
+    xt = as_float_tensor(x, "x")
+    yt = as_float_tensor(y, "y")
+    check_ndim(xt, 1, "x")
+    check_ndim(yt, 1, "y")
+    check_same_length(xt, yt)
+    check_min_samples(xt, 2, "x")
+    r = corr_matrix(xt[:, None], yt[:, None], method=method, nan_policy=nan_policy)
+    return r[0, 0]
+
+
+def _as_matrix(x: Any, name: str) -> torch.Tensor:
+    t = as_float_tensor(x, name)
+    check_ndim(t, 2, name)
+    check_min_samples(t, 2, name)
+    return t
+
+
+def _mask(r: torch.Tensor, bad_rows: torch.Tensor, bad_cols: torch.Tensor) -> torch.Tensor:
+    """Set to NaN every entry whose row or column is flagged (without touching the others)."""
+    if not (bool(bad_rows.any()) or bool(bad_cols.any())):
+        return r
+    bad = bad_rows[:, None] | bad_cols[None, :]
+    return torch.where(bad, torch.full_like(r, float("nan")), r)
+
+
+def _correlate(
+    x: torch.Tensor,
+    y: torch.Tensor | None,
+    method: Method,
+    nan_policy: NanPolicy,
+    chunk_size: int | None,
+) -> torch.Tensor:
+    """Correlation of finite-or-NaN data, following ``nan_policy`` for the NaNs."""
+    nan_x = torch.isnan(x).any(dim=0)
+    nan_y = nan_x if y is None else torch.isnan(y).any(dim=0)
+    # Complete columns (and, under "propagate", everything) go through the fast kernel with
+    # NaNs zeroed, so a NaN cannot leak into other entries or into their gradients.
+    xz = torch.nan_to_num(x, nan=0.0) if bool(nan_x.any()) else x
+    yz = None if y is None else (torch.nan_to_num(y, nan=0.0) if bool(nan_y.any()) else y)
+    r = _complete_corr(xz, yz, method, chunk_size)
+    if nan_policy == "propagate" or not (bool(nan_x.any()) or bool(nan_y.any())):
+        return _mask(r, nan_x, nan_y)
+    return _pairwise_complete(r, x, y if y is not None else x, nan_x, nan_y, method)
+
+
+def _complete_corr(
+    x: torch.Tensor, y: torch.Tensor | None, method: Method, chunk_size: int | None
+) -> torch.Tensor:
+    """Correlation of NaN-free data: ranks for Spearman, then the centred Pearson kernel."""
+    if method == "spearman":
+        x = rankdata(x)
+        y = None if y is None else rankdata(y)
+    out_dtype = x.dtype
+    const_x = _constant_columns(x)
+    const_y = const_x if y is None else _constant_columns(y)
+    if chunk_size is None:
+        m = _moments.centred_gram(x, y)
+    else:
+        m = _moments.chunked_gram(x, y, chunk_size)
+    _warn_constant(const_x, const_y, "x" if y is None else "x or y")
+    one = torch.ones((), dtype=m.ss_x.dtype, device=m.ss_x.device)
+    sd_x = torch.sqrt(torch.where(const_x | (m.ss_x <= 0), one, m.ss_x))
+    sd_y = torch.sqrt(torch.where(const_y | (m.ss_y <= 0), one, m.ss_y))
+    r = (m.cross / sd_x[:, None] / sd_y[None, :]).clamp(-1.0, 1.0)
+    if y is None:
+        r = _unit_diagonal(r)
+    return _mask(r, const_x, const_y).to(out_dtype)
+
+
+def _unit_diagonal(r: torch.Tensor) -> torch.Tensor:
+    eye = torch.eye(r.shape[0], dtype=torch.bool, device=r.device)
+    return torch.where(eye, torch.ones_like(r), r)
+
+
+def _constant_columns(x: torch.Tensor) -> torch.Tensor:
+    """Exactly constant columns (every value equal to the first), without a variance threshold."""
+    return (x == x[:1]).all(dim=0)
+
+
+def _warn_constant(const_x: torch.Tensor, const_y: torch.Tensor, name: str) -> None:
+    if bool(const_x.any()) or bool(const_y.any()):
+        warnings.warn(
+            f"{name} has an exactly constant column; its correlations are undefined and "
+            "returned as NaN",
+            ConstantInputWarning,
+            stacklevel=5,
+        )
+
+
+def _pairwise_complete(
+    r: torch.Tensor,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    nan_x: torch.Tensor,
+    nan_y: torch.Tensor,
+    method: Method,
+) -> torch.Tensor:
+    """Recompute, on pairwise-complete rows, every entry that involves an incomplete column."""
+    symmetric = x is y
+    valid_x, valid_y = ~torch.isnan(x), ~torch.isnan(y)
+    rows = []
+    for i in range(x.shape[1]):
+        row = []
+        for j in range(y.shape[1]):
+            if not (nan_x[i] or nan_y[j]):
+                row.append(r[i, j])
+            elif symmetric and j < i:
+                row.append(rows[j][i])
+            else:
+                keep = valid_x[:, i] & valid_y[:, j]
+                row.append(_pair(x[keep, i], y[keep, j], method, same=symmetric and i == j))
+        rows.append(row)
+    return torch.stack([torch.stack(row) for row in rows])
+
+
+def _pair(a: torch.Tensor, b: torch.Tensor, method: Method, same: bool) -> torch.Tensor:
+    """Correlation of one pair of NaN-free columns; NaN when fewer than 2 rows remain."""
+    if a.shape[0] < 2:
+        return torch.full((), float("nan"), dtype=a.dtype, device=a.device)
+    if same:
+        const = bool((a == a[0]).all())
+        if const:
+            _warn_constant(torch.ones(1, dtype=torch.bool), torch.zeros(1, dtype=torch.bool), "x")
+            return torch.full((), float("nan"), dtype=a.dtype, device=a.device)
+        return torch.ones((), dtype=a.dtype, device=a.device)
+    return _complete_corr(a[:, None], b[:, None], method, None)[0, 0]

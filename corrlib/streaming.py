@@ -1,0 +1,223 @@
+"""Correlation over data that arrive in mini-batches, on one process or across many.
+
+:class:`RunningCorrelation` keeps the count, the means and the centred co-moment matrix of the
+rows it has seen, and folds each new batch in with Chan, Golub and LeVeque's pairwise update.
+Its memory is O(d^2) however many rows pass through, any split into batches gives the
+full-batch result, and states from different workers (or ``torch.distributed`` ranks) merge into
+the state of the pooled data.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import torch
+from torch import nn
+
+from corrlib import _moments
+from corrlib._validation import as_float_tensor, check_ndim, compute_dtype
+from corrlib._warnings import ConstantInputWarning
+
+
+class RunningCorrelation(nn.Module):
+    """Streaming Pearson correlation matrix of ``num_features`` features.
+
+    Parameters
+    ----------
+    num_features : int
+        Width ``d`` of every batch (batches are ``(n_i, d)``).
+    dtype : torch.dtype
+        Floating dtype of the accumulated state (float32 by default; float64 for very long
+        streams where every digit matters).
+    device : torch.device or str, optional
+        Where the state lives. A fresh state moves to the device of the first batch.
+
+    Attributes
+    ----------
+    n : int
+        Number of rows seen.
+    mean : Tensor, shape ``(d,)``
+        Running mean.
+
+    Examples
+    --------
+    >>> import torch, corrlib
+    >>> x = torch.randn(1000, 4)
+    >>> rc = corrlib.RunningCorrelation(4)
+    >>> for batch in x.split(64):
+    ...     _ = rc.update(batch)
+    >>> torch.allclose(rc.compute(), corrlib.corr_matrix(x), atol=1e-5)
+    True
+    """
+
+    count: torch.Tensor
+    mean: torch.Tensor
+    comoment: torch.Tensor
+    minimum: torch.Tensor
+    maximum: torch.Tensor
+
+    def __init__(
+        self,
+        num_features: int,
+        *,
+        dtype: torch.dtype = torch.float32,
+        device: torch.device | str | None = None,
+    ) -> None:
+        super().__init__()
+        if not isinstance(num_features, int) or num_features < 1:
+            raise ValueError(f"num_features must be a positive integer, got {num_features!r}")
+        if not dtype.is_floating_point:
+            raise TypeError(f"dtype must be a floating dtype, got {dtype}")
+        self.num_features = num_features
+        self.state_dtype = compute_dtype(dtype)
+        d, kw = num_features, {"dtype": self.state_dtype, "device": device}
+        self.register_buffer("count", torch.zeros((), dtype=torch.int64, device=device))
+        self.register_buffer("mean", torch.zeros(d, **kw))
+        self.register_buffer("comoment", torch.zeros(d, d, **kw))
+        self.register_buffer("minimum", torch.full((d,), float("inf"), **kw))
+        self.register_buffer("maximum", torch.full((d,), float("-inf"), **kw))
+
+    @property
+    def n(self) -> int:
+        """Number of rows seen so far."""
+        return int(self.count)
+
+    def extra_repr(self) -> str:
+        return f"num_features={self.num_features}, n={self.n}, dtype={self.state_dtype}"
+
+    def reset(self) -> RunningCorrelation:
+        """Forget every row seen (the state returns to its freshly constructed values)."""
+        self.count.zero_()
+        self.mean.zero_()
+        self.comoment.zero_()
+        self.minimum.fill_(float("inf"))
+        self.maximum.fill_(float("-inf"))
+        return self
+
+    @torch.no_grad()
+    def update(self, batch: Any) -> RunningCorrelation:
+        """Fold a batch of shape ``(n_i, num_features)`` into the state (``n_i`` may be 0).
+
+        Raises
+        ------
+        ValueError
+            If the batch is not 2-D or has the wrong width, or lives on another device than a
+            state that already holds data.
+        """
+        x = as_float_tensor(batch, "batch")
+        check_ndim(x, 2, "batch")
+        if x.shape[1] != self.num_features:
+            raise ValueError(
+                f"batch has {x.shape[1]} features, expected {self.num_features} "
+                f"(batch shape {tuple(x.shape)})"
+            )
+        if x.device != self.mean.device:
+            if self.n > 0:
+                raise ValueError(
+                    f"batch is on {x.device} but the state holding data is on {self.mean.device}"
+                )
+            self.to(x.device)
+        if x.shape[0] == 0:
+            return self
+        x = x.to(self.state_dtype)
+        part = _moments.centred_gram(x)
+        self._fold(part, x.amin(dim=0), x.amax(dim=0))
+        return self
+
+    def merge(self, other: RunningCorrelation) -> RunningCorrelation:
+        """Fold ``other``'s state into this one, in place, and return ``self``.
+
+        The result is the state of the pooled rows, whatever the order of merging.
+        """
+        if not isinstance(other, RunningCorrelation):
+            raise TypeError(f"can only merge a RunningCorrelation, got {type(other).__name__}")
+        if other.num_features != self.num_features:
+            raise ValueError(
+                f"cannot merge states of {other.num_features} and {self.num_features} features"
+            )
+        device, dtype = self.mean.device, self.state_dtype
+        comoment = other.comoment.to(device, dtype)
+        part = _symmetric_moments(other.n, other.mean.to(device, dtype), comoment)
+        with torch.no_grad():
+            self._fold(part, other.minimum.to(device, dtype), other.maximum.to(device, dtype))
+        return self
+
+    def covariance(self, correction: int = 1) -> torch.Tensor:
+        """Covariance matrix of the rows seen, dividing by ``n - correction``."""
+        if self.n - correction <= 0:
+            raise ValueError(f"covariance needs more than {correction} rows, got n={self.n}")
+        return self.comoment / (self.n - correction)
+
+    def compute(self) -> torch.Tensor:
+        """Correlation matrix of every row seen, shape ``(d, d)``.
+
+        Exactly constant features (smallest value equal to largest) get NaN in their row and
+        column with a :class:`~corrlib.ConstantInputWarning`; a feature that has seen a NaN
+        gets NaN.
+
+        Raises
+        ------
+        ValueError
+            If fewer than 2 rows have been seen.
+        """
+        if self.n < 2:
+            raise ValueError(f"a correlation needs at least 2 rows, got n={self.n}")
+        constant = self.minimum == self.maximum
+        if bool(constant.any()):
+            warnings.warn(
+                "a feature was exactly constant over every row seen; its correlations are "
+                "returned as NaN",
+                ConstantInputWarning,
+                stacklevel=2,
+            )
+        ss = torch.diagonal(self.comoment)
+        sd = torch.sqrt(torch.where(constant | (ss <= 0), torch.ones_like(ss), ss))
+        r = (self.comoment / sd[:, None] / sd[None, :]).clamp(-1.0, 1.0)
+        r.fill_diagonal_(1.0)
+        bad = constant | torch.isnan(self.mean) | torch.isnan(ss)
+        return torch.where(bad[:, None] | bad[None, :], torch.full_like(r, float("nan")), r)
+
+    @torch.no_grad()
+    def sync(self, group: Any = None) -> RunningCorrelation:
+        """Replace this state by the pooled state of every rank of a ``torch.distributed`` group.
+
+        Every rank must call it (it is a collective); afterwards all ranks hold the same
+        state, that of all their rows together (merged in rank order, so the result is
+        identical on every rank). Without an initialised process group it does nothing. Works
+        on the gloo backend (CPU) and on NCCL (state on the GPU). Call it once, right before
+        :meth:`compute`: a second call would count every row again.
+        """
+        import torch.distributed as dist
+
+        if not (dist.is_available() and dist.is_initialized()):
+            return self
+        world = dist.get_world_size(group)
+        flat = torch.cat([self.mean, self.comoment.flatten(), self.minimum, self.maximum])
+        counts = [torch.zeros_like(self.count) for _ in range(world)]
+        dist.all_gather(counts, self.count.clone(), group=group)
+        flats = [torch.empty_like(flat) for _ in range(world)]
+        dist.all_gather(flats, flat, group=group)
+        self.reset()
+        d = self.num_features
+        for count, state in zip(counts, flats, strict=True):
+            mean, rest = state[:d], state[d:]
+            comoment, rest = rest[: d * d].view(d, d), rest[d * d :]
+            self._fold(_symmetric_moments(int(count), mean, comoment), rest[:d], rest[d : 2 * d])
+        return self
+
+    def _fold(self, part: _moments.Moments, minimum: torch.Tensor, maximum: torch.Tensor) -> None:
+        if part.n == 0:
+            return
+        merged = _moments.merge(_symmetric_moments(self.n, self.mean, self.comoment), part)
+        self.mean.copy_(merged.mean_x)
+        self.comoment.copy_(merged.cross)
+        self.count.fill_(merged.n)
+        torch.minimum(self.minimum, minimum, out=self.minimum)
+        torch.maximum(self.maximum, maximum, out=self.maximum)
+
+
+def _symmetric_moments(n: int, mean: torch.Tensor, comoment: torch.Tensor) -> _moments.Moments:
+    """The moments of one block of columns with itself."""
+    ss = torch.diagonal(comoment)
+    return _moments.Moments(n, mean, mean, comoment, ss, ss)
