@@ -208,18 +208,37 @@ def _complete_corr(
     out_dtype = x.dtype
     const_x = _constant_columns(x)
     const_y = const_x if y is None else _constant_columns(y)
-    if chunk_size is None:
-        m = _moments.centred_gram(x, y)
-    else:
-        m = _moments.chunked_gram(x, y, chunk_size)
+    m = _gram(x, y, chunk_size)
+    if _out_of_range(m.ss_x, const_x) or _out_of_range(m.ss_y, const_y):
+        # Sums of squares under- or overflowed (values near 1e-160 or 1e160 in float64):
+        # correlation is scale-free, so divide every column by its largest magnitude.
+        x = x / _column_scale(x)
+        y = None if y is None else y / _column_scale(y)
+        m = _gram(x, y, chunk_size)
     _warn_constant(const_x, const_y, "x" if y is None else "x or y")
     one = torch.ones((), dtype=m.ss_x.dtype, device=m.ss_x.device)
     sd_x = torch.sqrt(torch.where(const_x | (m.ss_x <= 0), one, m.ss_x))
     sd_y = torch.sqrt(torch.where(const_y | (m.ss_y <= 0), one, m.ss_y))
-    r = (m.cross / sd_x[:, None] / sd_y[None, :]).clamp(-1.0, 1.0)
+    cross = m.cross if y is not None else (m.cross + m.cross.T) / 2  # exactly symmetric
+    r = (cross / (sd_x[:, None] * sd_y[None, :])).clamp(-1.0, 1.0)
     if y is None:
         r = _unit_diagonal(r)
     return _mask(r, const_x, const_y).to(out_dtype)
+
+
+def _gram(x: torch.Tensor, y: torch.Tensor | None, chunk_size: int | None) -> _moments.Moments:
+    if chunk_size is None:
+        return _moments.centred_gram(x, y)
+    return _moments.chunked_gram(x, y, chunk_size)
+
+
+def _out_of_range(ss: torch.Tensor, constant: torch.Tensor) -> bool:
+    return bool((~constant & ((ss <= 0) | ~torch.isfinite(ss))).any())
+
+
+def _column_scale(x: torch.Tensor) -> torch.Tensor:
+    scale = x.abs().amax(dim=0)
+    return torch.where(scale > 0, scale, torch.ones_like(scale))
 
 
 def _unit_diagonal(r: torch.Tensor) -> torch.Tensor:

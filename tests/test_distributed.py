@@ -1,0 +1,51 @@
+"""RunningCorrelation.sync() on a real two-process gloo group (CPU)."""
+
+import socket
+
+import pytest
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+
+import corrlib
+
+pytestmark = pytest.mark.skipif(not dist.is_available(), reason="torch.distributed unavailable")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _worker(rank: int, world: int, port: int, data: torch.Tensor, sizes: list, out) -> None:
+    dist.init_process_group(
+        "gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world
+    )
+    try:
+        shard = torch.split(data, sizes)[rank]
+        rc = corrlib.RunningCorrelation(data.shape[1], dtype=torch.float64)
+        for batch in shard.split(7):
+            rc.update(batch)
+        rc.sync()
+        out[rank] = (rc.n, rc.compute(), rc.mean.clone())
+    finally:
+        dist.destroy_process_group()
+
+
+@pytest.mark.parametrize("sizes", [[40, 25], [0, 30]])
+def test_sync_pools_every_rank(sizes):
+    g = torch.Generator().manual_seed(0)
+    data = torch.randn(sum(sizes), 4, generator=g, dtype=torch.float64) + 3.0
+    manager = mp.Manager()
+    out = manager.dict()
+    mp.start_processes(
+        _worker, args=(2, _free_port(), data, sizes, out), nprocs=2, join=True, start_method="spawn"
+    )
+    expected = corrlib.corr_matrix(data)
+    for rank in range(2):
+        n, r, mean = out[rank]
+        assert n == sum(sizes)
+        torch.testing.assert_close(r, expected)
+        torch.testing.assert_close(mean, data.mean(0))
+    assert torch.equal(out[0][1], out[1][1])  # identical on every rank

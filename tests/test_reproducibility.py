@@ -1,0 +1,53 @@
+"""seed_everything, get_device and show_versions."""
+
+import random
+
+import numpy as np
+import pytest
+import torch
+
+import corrlib
+
+
+def _draws():
+    return random.random(), float(np.random.rand()), float(torch.rand(1))  # noqa: NPY002
+
+
+def test_same_seed_same_numbers():
+    threads = torch.get_num_threads()
+    try:
+        corrlib.seed_everything(3, num_threads=1)
+        a = _draws()
+        assert torch.get_num_threads() == 1
+        assert torch.are_deterministic_algorithms_enabled()
+        corrlib.seed_everything(3)
+        assert _draws() == a
+        corrlib.seed_everything(4)
+        assert _draws() != a
+    finally:
+        torch.set_num_threads(threads)
+        torch.use_deterministic_algorithms(False)
+
+
+@pytest.mark.parametrize("bad", [-1, 1.5, "0", True])
+def test_bad_seed(bad):
+    with pytest.raises(ValueError, match="seed"):
+        corrlib.seed_everything(bad)
+
+
+def test_get_device():
+    device = corrlib.get_device()
+    assert isinstance(device, torch.device)
+    assert torch.zeros(1, device=device).device.type == device.type
+    assert corrlib.get_device("cpu") == torch.device("cpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="not available"):
+            corrlib.get_device("cuda")
+
+
+def test_show_versions_prints_the_stack(capsys):
+    corrlib.show_versions()
+    out = capsys.readouterr().out
+    for name in ("python", "torch", "numpy", "corrlib", "CUDA available"):
+        assert name in out
+    assert torch.__version__.split("+")[0] in out
