@@ -88,28 +88,32 @@ def check_same_length(x: torch.Tensor, y: torch.Tensor, names: str = "x and y") 
         )
 
 
-def split_infinite(
+def scan_nonfinite(
     t: torch.Tensor, nan_policy: str, name: str = "x"
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Apply ``nan_policy='raise'`` and take infinite values out of ``t``.
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Find the columns of a 2-D ``t`` that hold NaN or infinite values.
 
-    An infinite value has no finite correlation with anything, and it is not a missing value
-    that ``nan_policy='omit'`` may drop. So the columns that hold one are reported, their
-    entries replaced by zero (so that they cannot disturb other columns), and the caller sets
-    every result entry that touches such a column to NaN, with a ``RuntimeWarning``.
+    The common case costs one cheap column sum: when every column sum is finite, no value is
+    NaN or infinite. Otherwise ``nan_policy='raise'`` raises, and infinite values are taken
+    out: an infinity has no finite correlation with anything, and it is not a missing value
+    that ``nan_policy='omit'`` may drop. Its entries are replaced by zero (so they cannot
+    disturb other columns) and the caller sets every result entry touching such a column to
+    NaN, after a ``RuntimeWarning``.
 
     Returns
     -------
     clean : Tensor
         ``t`` with infinities replaced by 0 (NaN kept).
-    infinite_columns : Tensor of bool, shape ``t.shape[1:]``
-        Which columns held an infinity.
+    nan_columns, infinite_columns : Tensor of bool, shape ``(t.shape[1],)``
     """
-    has_nan = bool(torch.isnan(t).any())
+    none = torch.zeros(t.shape[1], dtype=torch.bool, device=t.device)
+    if bool(torch.isfinite(t.sum(dim=0)).all()):
+        return t, none, none
+    nan_columns = torch.isnan(t).any(dim=0)
     is_inf = torch.isinf(t)
-    if nan_policy == "raise" and (has_nan or bool(is_inf.any())):
-        raise ValueError(f"{name} contains NaN or infinite values (nan_policy='raise')")
     infinite_columns = is_inf.any(dim=0)
+    if nan_policy == "raise" and bool(nan_columns.any() | infinite_columns.any()):
+        raise ValueError(f"{name} contains NaN or infinite values (nan_policy='raise')")
     if bool(infinite_columns.any()):
         warnings.warn(
             f"{name} contains infinite values; every correlation that involves "
@@ -118,4 +122,4 @@ def split_infinite(
             stacklevel=3,
         )
         t = torch.where(is_inf, torch.zeros_like(t), t)
-    return t, infinite_columns
+    return t, nan_columns, infinite_columns

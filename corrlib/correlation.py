@@ -10,6 +10,7 @@ from __future__ import annotations
 import warnings
 from typing import Any, Literal
 
+import numpy as np
 import torch
 
 from corrlib import _moments
@@ -20,7 +21,7 @@ from corrlib._validation import (
     check_ndim,
     check_same_length,
     compute_dtype,
-    split_infinite,
+    scan_nonfinite,
 )
 from corrlib._warnings import ConstantInputWarning
 from corrlib.ranking import rankdata
@@ -131,21 +132,22 @@ def corr_matrix(
     check_nan_policy(nan_policy)
     if chunk_size is not None and (not isinstance(chunk_size, int) or chunk_size < 1):
         raise ValueError(f"chunk_size must be a positive integer or None, got {chunk_size!r}")
-    xt = _as_matrix(x, "x")
-    yt = None if y is None else _as_matrix(y, "y")
+    xt, x_dtype = _as_matrix(x, "x", method)
+    yt, y_dtype = (None, x_dtype) if y is None else _as_matrix(y, "y", method)
     if yt is not None:
         check_same_length(xt, yt)
         if yt.device != xt.device:
             raise ValueError(f"x and y are on different devices: {xt.device} and {yt.device}")
-    out_dtype = xt.dtype if yt is None else torch.promote_types(xt.dtype, yt.dtype)
-    work = compute_dtype(out_dtype)
-    xt, inf_x = split_infinite(xt.to(work), nan_policy, "x")
+    out_dtype = torch.promote_types(x_dtype, y_dtype)
+    work = xt.dtype if yt is None else torch.promote_types(xt.dtype, yt.dtype)
+    work = compute_dtype(work)
+    xt, nan_x, inf_x = scan_nonfinite(xt.to(work), nan_policy, "x")
     if yt is None:
-        r = _correlate(xt, None, method, nan_policy, chunk_size)
+        r = _correlate(xt, None, nan_x, nan_x, method, nan_policy, chunk_size)
         bad_rows = bad_cols = inf_x
     else:
-        yt, inf_y = split_infinite(yt.to(work), nan_policy, "y")
-        r = _correlate(xt, yt, method, nan_policy, chunk_size)
+        yt, nan_y, inf_y = scan_nonfinite(yt.to(work), nan_policy, "y")
+        r = _correlate(xt, yt, nan_x, nan_y, method, nan_policy, chunk_size)
         bad_rows, bad_cols = inf_x, inf_y
     r = _mask(r, bad_rows, bad_cols)
     return r.to(out_dtype)
@@ -163,11 +165,25 @@ def _two_sample(x: Any, y: Any, method: Method, nan_policy: NanPolicy) -> torch.
     return r[0, 0]
 
 
-def _as_matrix(x: Any, name: str) -> torch.Tensor:
+def _as_matrix(x: Any, name: str, method: Method) -> tuple[torch.Tensor, torch.dtype]:
+    """The data as a float tensor, and the dtype of the result.
+
+    Integer data give a result in torch's default float dtype. For Spearman they are ranked
+    in float64, so that large integers (beyond 2**24) keep their order and their ties.
+    """
+    raw = x if isinstance(x, torch.Tensor) else None
+    integral = raw is not None and not (raw.is_floating_point() or raw.is_complex())
     t = as_float_tensor(x, name)
     check_ndim(t, 2, name)
     check_min_samples(t, 2, name)
-    return t
+    if not integral and raw is None:
+        integral = np.asarray(x).dtype.kind in "biu"
+    if not integral:
+        return t, t.dtype
+    if method == "spearman":
+        source = raw if raw is not None else torch.from_numpy(np.asarray(x))
+        return source.to(torch.float64), torch.get_default_dtype()
+    return t, t.dtype
 
 
 def _mask(r: torch.Tensor, bad_rows: torch.Tensor, bad_cols: torch.Tensor) -> torch.Tensor:
@@ -181,13 +197,13 @@ def _mask(r: torch.Tensor, bad_rows: torch.Tensor, bad_cols: torch.Tensor) -> to
 def _correlate(
     x: torch.Tensor,
     y: torch.Tensor | None,
+    nan_x: torch.Tensor,
+    nan_y: torch.Tensor,
     method: Method,
     nan_policy: NanPolicy,
     chunk_size: int | None,
 ) -> torch.Tensor:
-    """Correlation of finite-or-NaN data, following ``nan_policy`` for the NaNs."""
-    nan_x = torch.isnan(x).any(dim=0)
-    nan_y = nan_x if y is None else torch.isnan(y).any(dim=0)
+    """Correlation of finite-or-NaN data, following ``nan_policy`` for the NaN columns."""
     # Complete columns (and, under "propagate", everything) go through the fast kernel with
     # NaNs zeroed, so a NaN cannot leak into other entries or into their gradients.
     xz = torch.nan_to_num(x, nan=0.0) if bool(nan_x.any()) else x
@@ -206,9 +222,9 @@ def _complete_corr(
         x = rankdata(x)
         y = None if y is None else rankdata(y)
     out_dtype = x.dtype
-    const_x = _constant_columns(x)
-    const_y = const_x if y is None else _constant_columns(y)
     m = _gram(x, y, chunk_size)
+    const_x = _moments.constant_columns(x, m.mean_x, m.ss_x)
+    const_y = const_x if y is None else _moments.constant_columns(y, m.mean_y, m.ss_y)
     if _out_of_range(m.ss_x, const_x) or _out_of_range(m.ss_y, const_y):
         # Sums of squares under- or overflowed (values near 1e-160 or 1e160 in float64):
         # correlation is scale-free, so divide every column by its largest magnitude.
@@ -244,11 +260,6 @@ def _column_scale(x: torch.Tensor) -> torch.Tensor:
 def _unit_diagonal(r: torch.Tensor) -> torch.Tensor:
     eye = torch.eye(r.shape[0], dtype=torch.bool, device=r.device)
     return torch.where(eye, torch.ones_like(r), r)
-
-
-def _constant_columns(x: torch.Tensor) -> torch.Tensor:
-    """Exactly constant columns (every value equal to the first), without a variance threshold."""
-    return (x == x[:1]).all(dim=0)
 
 
 def _warn_constant(const_x: torch.Tensor, const_y: torch.Tensor, name: str) -> None:

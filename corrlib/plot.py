@@ -310,7 +310,7 @@ def _square_matrix(
     if labels is None and hasattr(C, "columns") and hasattr(C, "to_numpy"):
         labels = [str(c) for c in C.columns]
     if hasattr(C, "to_numpy"):
-        C = C.to_numpy()
+        C = np.array(C.to_numpy(), dtype=np.float64)  # a writable copy (pandas may give read-only)
     t = as_float_tensor(C, name)
     if t.ndim != 2 or t.shape[0] != t.shape[1]:
         raise ValueError(f"{name} must be a square (d, d) matrix, got shape {tuple(t.shape)}")

@@ -323,11 +323,8 @@ class MinibatchCKA:
         self._yy: torch.Tensor | None = None
         self._dtype = torch.get_default_dtype()
 
-    def update(self, x: Any, y: Any = None) -> MinibatchCKA:
-        """Add one batch: a tensor ``(b, ...)`` per side, or a list of them (``b >= 4``).
-
-        Returns ``self``.
-        """
+    def update(self, x: Any, y: Any = None) -> None:
+        """Add one batch: a tensor ``(b, ...)`` per side, or a list of them (``b >= 4``)."""
         single = isinstance(x, torch.Tensor) or not isinstance(x, Sequence | Mapping)
         symmetric = y is None
         if single and symmetric:
@@ -395,7 +392,6 @@ class MinibatchCKA:
             self._yy = self._yy + yy
         self.n_batches += 1
         self.n_samples += n
-        return self
 
     def compute(self) -> torch.Tensor:
         """CKA from the batches seen: a 0-d tensor, or the ``(len(x), len(y))`` matrix.

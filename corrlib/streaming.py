@@ -54,8 +54,8 @@ class RunningCorrelation(nn.Module):
     count: torch.Tensor
     mean: torch.Tensor
     comoment: torch.Tensor
-    minimum: torch.Tensor
-    maximum: torch.Tensor
+    reference: torch.Tensor
+    varies: torch.Tensor
 
     def __init__(
         self,
@@ -75,8 +75,10 @@ class RunningCorrelation(nn.Module):
         self.register_buffer("count", torch.zeros((), dtype=torch.int64, device=device))
         self.register_buffer("mean", torch.zeros(d, **kw))
         self.register_buffer("comoment", torch.zeros(d, d, **kw))
-        self.register_buffer("minimum", torch.full((d,), float("inf"), **kw))
-        self.register_buffer("maximum", torch.full((d,), float("-inf"), **kw))
+        # Constancy is tracked exactly: the first value seen per feature, and whether any
+        # later value differed from it (no variance threshold involved).
+        self.register_buffer("reference", torch.zeros(d, **kw))
+        self.register_buffer("varies", torch.zeros(d, dtype=torch.bool, device=device))
 
     @property
     def n(self) -> int:
@@ -91,8 +93,8 @@ class RunningCorrelation(nn.Module):
         self.count.zero_()
         self.mean.zero_()
         self.comoment.zero_()
-        self.minimum.fill_(float("inf"))
-        self.maximum.fill_(float("-inf"))
+        self.reference.zero_()
+        self.varies.zero_()
         return self
 
     @torch.no_grad()
@@ -122,7 +124,8 @@ class RunningCorrelation(nn.Module):
             return self
         x = x.to(self.state_dtype)
         part = _moments.centred_gram(x)
-        self._fold(part, x.amin(dim=0), x.amax(dim=0))
+        varies = ~_moments.constant_columns(x, part.mean_x, part.ss_x)
+        self._fold(part, x[0], varies)
         return self
 
     def merge(self, other: RunningCorrelation) -> RunningCorrelation:
@@ -140,7 +143,7 @@ class RunningCorrelation(nn.Module):
         comoment = other.comoment.to(device, dtype)
         part = _symmetric_moments(other.n, other.mean.to(device, dtype), comoment)
         with torch.no_grad():
-            self._fold(part, other.minimum.to(device, dtype), other.maximum.to(device, dtype))
+            self._fold(part, other.reference.to(device, dtype), other.varies.to(device))
         return self
 
     def covariance(self, correction: int = 1) -> torch.Tensor:
@@ -152,7 +155,7 @@ class RunningCorrelation(nn.Module):
     def compute(self) -> torch.Tensor:
         """Correlation matrix of every row seen, shape ``(d, d)``.
 
-        Exactly constant features (smallest value equal to largest) get NaN in their row and
+        Exactly constant features (every value seen equal to the first) get NaN in their row and
         column with a :class:`~corrlib.ConstantInputWarning`; a feature that has seen a NaN
         gets NaN.
 
@@ -163,7 +166,7 @@ class RunningCorrelation(nn.Module):
         """
         if self.n < 2:
             raise ValueError(f"a correlation needs at least 2 rows, got n={self.n}")
-        constant = self.minimum == self.maximum
+        constant = ~self.varies
         if bool(constant.any()):
             warnings.warn(
                 "a feature was exactly constant over every row seen; its correlations are "
@@ -194,7 +197,9 @@ class RunningCorrelation(nn.Module):
         if not (dist.is_available() and dist.is_initialized()):
             return self
         world = dist.get_world_size(group)
-        flat = torch.cat([self.mean, self.comoment.flatten(), self.minimum, self.maximum])
+        flat = torch.cat(
+            [self.mean, self.comoment.flatten(), self.reference, self.varies.to(self.state_dtype)]
+        )
         counts = [torch.zeros_like(self.count) for _ in range(world)]
         dist.all_gather(counts, self.count.clone(), group=group)
         flats = [torch.empty_like(flat) for _ in range(world)]
@@ -204,18 +209,23 @@ class RunningCorrelation(nn.Module):
         for count, state in zip(counts, flats, strict=True):
             mean, rest = state[:d], state[d:]
             comoment, rest = rest[: d * d].view(d, d), rest[d * d :]
-            self._fold(_symmetric_moments(int(count), mean, comoment), rest[:d], rest[d : 2 * d])
+            part = _symmetric_moments(int(count), mean, comoment)
+            self._fold(part, rest[:d], rest[d : 2 * d] != 0)
         return self
 
-    def _fold(self, part: _moments.Moments, minimum: torch.Tensor, maximum: torch.Tensor) -> None:
+    def _fold(self, part: _moments.Moments, reference: torch.Tensor, varies: torch.Tensor) -> None:
+        """Merge ``part`` (with its first values and its own ``varies`` flags) into the state."""
         if part.n == 0:
             return
+        if self.n == 0:
+            self.reference.copy_(reference)
+            self.varies.copy_(varies)
+        else:
+            self.varies |= varies | (reference != self.reference)
         merged = _moments.merge(_symmetric_moments(self.n, self.mean, self.comoment), part)
         self.mean.copy_(merged.mean_x)
         self.comoment.copy_(merged.cross)
         self.count.fill_(merged.n)
-        torch.minimum(self.minimum, minimum, out=self.minimum)
-        torch.maximum(self.maximum, maximum, out=self.maximum)
 
 
 def _symmetric_moments(n: int, mean: torch.Tensor, comoment: torch.Tensor) -> _moments.Moments:

@@ -50,7 +50,7 @@ def versions() -> dict[str, dict[str, str | None]]:
     return {
         "System": {
             "python": sys.version.split()[0],
-            "executable": sys.executable,
+            "in a virtual environment": str(sys.prefix != sys.base_prefix),
             "machine": platform.platform(),
         },
         "Packages": {name: _version(name) for name in _PACKAGES},
