@@ -27,7 +27,7 @@ lint: setup
 	$(BIN)/ruff format --check .
 
 test: setup lint
-	$(BIN)/python -m pytest tests notebooks $(NBVAL)
+	$(BIN)/python -m pytest tests corrlib notebooks --doctest-modules $(NBVAL)
 
 bench: setup
 	$(BIN)/python benchmarks/run_all.py

@@ -233,10 +233,11 @@ def _complete_corr(
         m = _gram(x, y, chunk_size)
     _warn_constant(const_x, const_y, "x" if y is None else "x or y")
     one = torch.ones((), dtype=m.ss_x.dtype, device=m.ss_x.device)
-    sd_x = torch.sqrt(torch.where(const_x | (m.ss_x <= 0), one, m.ss_x))
-    sd_y = torch.sqrt(torch.where(const_y | (m.ss_y <= 0), one, m.ss_y))
+    ss_x = torch.where(const_x | (m.ss_x <= 0), one, m.ss_x)
+    ss_y = torch.where(const_y | (m.ss_y <= 0), one, m.ss_y)
     cross = m.cross if y is not None else (m.cross + m.cross.T) / 2  # exactly symmetric
-    r = (cross / (sd_x[:, None] * sd_y[None, :])).clamp(-1.0, 1.0)
+    # sqrt(a * b) rather than sqrt(a) * sqrt(b): identical columns then give exactly 1.
+    r = (cross / torch.sqrt(ss_x[:, None] * ss_y[None, :])).clamp(-1.0, 1.0)
     if y is None:
         r = _unit_diagonal(r)
     return _mask(r, const_x, const_y).to(out_dtype)
@@ -249,7 +250,10 @@ def _gram(x: torch.Tensor, y: torch.Tensor | None, chunk_size: int | None) -> _m
 
 
 def _out_of_range(ss: torch.Tensor, constant: torch.Tensor) -> bool:
-    return bool((~constant & ((ss <= 0) | ~torch.isfinite(ss))).any())
+    """Whether a sum of squares, or the product of two, under- or overflows."""
+    info = torch.finfo(ss.dtype)
+    outside = (ss < info.tiny**0.5) | (ss > info.max**0.5) | ~torch.isfinite(ss)
+    return bool((~constant & outside).any())
 
 
 def _column_scale(x: torch.Tensor) -> torch.Tensor:

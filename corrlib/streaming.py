@@ -175,9 +175,9 @@ class RunningCorrelation(nn.Module):
                 stacklevel=2,
             )
         ss = torch.diagonal(self.comoment)
-        sd = torch.sqrt(torch.where(constant | (ss <= 0), torch.ones_like(ss), ss))
+        ss = torch.where(constant | (ss <= 0), torch.ones_like(ss), ss)
         comoment = (self.comoment + self.comoment.T) / 2  # exactly symmetric
-        r = (comoment / (sd[:, None] * sd[None, :])).clamp(-1.0, 1.0)
+        r = (comoment / torch.sqrt(ss[:, None] * ss[None, :])).clamp(-1.0, 1.0)
         r.fill_diagonal_(1.0)
         bad = constant | torch.isnan(self.mean) | torch.isnan(ss)
         return torch.where(bad[:, None] | bad[None, :], torch.full_like(r, float("nan")), r)

@@ -310,3 +310,18 @@ def test_bad_inputs_get_clear_errors():
         corrlib.corr_matrix(np.arange(8.0).reshape(4, 2) ** 2, chunk_size=0)
     with pytest.raises(TypeError, match="numeric"):
         corrlib.corr_matrix([["a", "b"], ["c", "d"]])
+
+
+def test_identical_columns_give_exactly_one():
+    x = torch.randn(100, 1, dtype=torch.float64) * 3 + 7
+    assert float(corrlib.corr_matrix(torch.cat([x, x], 1))[0, 1]) == 1.0
+    assert float(corrlib.spearman([1.0, 2.0, 3.0, 4.0], [1.0, 8.0, 27.0, 64.0])) == 1.0
+
+
+def test_huge_and_tiny_magnitudes():
+    rng = np.random.default_rng(7)
+    base = rng.normal(size=(50, 2))
+    expected = np.corrcoef(base, rowvar=False)
+    for scale in (1e-170, 1e170):
+        got = corrlib.corr_matrix(base * scale).numpy()
+        np.testing.assert_allclose(got, expected, atol=1e-12)
