@@ -45,6 +45,8 @@ def as_float_tensor(x: Any, name: str = "x") -> torch.Tensor:
             raise TypeError(f"{name} must be numeric, got an array of dtype {arr.dtype}")
         if arr.dtype.kind == "c":
             raise TypeError(f"{name} must be real, got complex dtype {arr.dtype}")
+        if not arr.flags.writeable:  # e.g. pandas' read-only views; torch would warn
+            arr = arr.copy()
         t = torch.from_numpy(np.ascontiguousarray(arr))
     if t.is_complex():
         raise TypeError(f"{name} must be real, got complex dtype {t.dtype}")

@@ -325,3 +325,12 @@ def test_huge_and_tiny_magnitudes():
     for scale in (1e-170, 1e170):
         got = corrlib.corr_matrix(base * scale).numpy()
         np.testing.assert_allclose(got, expected, atol=1e-12)
+
+
+def test_read_only_arrays_are_accepted_without_warning():
+    x = np.random.default_rng(0).normal(size=(20, 3))
+    x.flags.writeable = False
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        r = corrlib.corr_matrix(x)
+    np.testing.assert_allclose(r.numpy(), np.corrcoef(x, rowvar=False), atol=1e-12)

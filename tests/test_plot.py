@@ -1,0 +1,181 @@
+"""Tests for corrlib.plot (Agg backend, no display)."""
+
+from __future__ import annotations
+
+import io
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+from corrlib import plot  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    yield
+    plt.close("all")
+
+
+@pytest.fixture
+def corr() -> np.ndarray:
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(80, 5))
+    x[:, 1] += x[:, 0]
+    x[:, 4] -= 2 * x[:, 3]
+    return np.corrcoef(x, rowvar=False)
+
+
+def test_use_course_style_sets_fixed_size_and_prints_nothing(capsys) -> None:
+    with matplotlib.rc_context():
+        plot.use_course_style()
+        assert tuple(matplotlib.rcParams["figure.figsize"]) == (6.4, 4.0)
+        assert 80 <= matplotlib.rcParams["figure.dpi"] <= 100
+        assert matplotlib.rcParams["savefig.dpi"] == matplotlib.rcParams["figure.dpi"]
+        assert matplotlib.get_backend().lower() == "agg"
+        fig, _ = plt.subplots()
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png")
+        assert buf.tell() < 50_000  # small PNG
+        plot.use_course_style(**{"figure.dpi": 100})
+        assert matplotlib.rcParams["figure.dpi"] == 100
+    assert capsys.readouterr() == ("", "")
+
+
+def test_corr_heatmap_limits_labels_and_return(corr: np.ndarray) -> None:
+    labels = list("abcde")
+    ax = plot.corr_heatmap(torch.from_numpy(corr), labels=labels, title="C")
+    assert isinstance(ax, matplotlib.axes.Axes)
+    mesh = ax.collections[0]
+    assert mesh.get_clim() == (-1.0, 1.0)
+    np.testing.assert_allclose(np.asarray(mesh.get_array()).reshape(5, 5), corr)
+    assert [t.get_text() for t in ax.get_xticklabels()] == labels
+    assert [t.get_text() for t in ax.get_yticklabels()] == labels
+    assert ax.get_title() == "C"
+    # centred: r = 0 is the middle colour of the diverging map
+    assert mesh.norm(0.0) == pytest.approx(0.5)
+
+
+def test_corr_heatmap_mask_annot_and_given_axes(corr: np.ndarray) -> None:
+    fig, (ax0, ax1) = plt.subplots(1, 2)
+    out = plot.corr_heatmap(corr, ax=ax1, mask_upper=True, annot=True)
+    assert out is ax1 and len(ax0.collections) == 0
+    arr = out.collections[0].get_array()
+    assert np.ma.count_masked(arr) == 10  # the strict upper triangle of 5 x 5
+    assert [t.get_text() for t in out.texts if t.get_text()][:2] == ["1.00", f"{corr[1, 0]:.2f}"]
+    assert len([t for t in out.texts if t.get_text()]) == 15
+
+
+def test_corr_heatmap_accepts_dataframe_and_grad_tensor(corr: np.ndarray) -> None:
+    frame = pd.DataFrame(corr, columns=["v", "w", "x", "y", "z"])
+    ax = plot.corr_heatmap(frame)
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["v", "w", "x", "y", "z"]
+    t = torch.tensor(corr, requires_grad=True)
+    plot.corr_heatmap(t)
+
+
+def test_corr_heatmap_rejects_bad_shapes(corr: np.ndarray) -> None:
+    with pytest.raises(ValueError, match=r"square.*\(3, 4\)"):
+        plot.corr_heatmap(np.zeros((3, 4)))
+    with pytest.raises(ValueError, match=r"square.*\(2, 2, 2\)"):
+        plot.corr_heatmap(np.zeros((2, 2, 2)))
+    with pytest.raises(ValueError, match="labels has 2 names"):
+        plot.corr_heatmap(corr, labels=["a", "b"])
+
+
+def test_corr_heatmap_never_shows(monkeypatch: pytest.MonkeyPatch, corr: np.ndarray) -> None:
+    def fail(*args, **kwargs):
+        raise AssertionError("plt.show() must not be called")
+
+    monkeypatch.setattr(plt, "show", fail)
+    plot.corr_heatmap(corr)
+    plot.corr_clustermap(corr)
+    plot.acf_plot(np.array([1.0, 0.3]), 50)
+
+
+def test_corr_clustermap_groups_correlated_variables(corr: np.ndarray) -> None:
+    labels = list("abcde")
+    grid = plot.corr_clustermap(corr, labels=labels)
+    order = grid.dendrogram_row.reordered_ind
+    assert sorted(order) == list(range(5))
+    assert order == grid.dendrogram_col.reordered_ind
+    # 0-1 (r > 0) and 3-4 (r < 0 but |r| large) are neighbours on the 1 - |r| distance
+    pos = {v: i for i, v in enumerate(order)}
+    assert abs(pos[0] - pos[1]) == 1
+    assert abs(pos[3] - pos[4]) == 1
+    mesh = grid.ax_heatmap.collections[0]
+    assert mesh.get_clim() == (-1.0, 1.0)
+    shown = np.asarray(mesh.get_array()).reshape(5, 5)
+    np.testing.assert_allclose(shown, corr[np.ix_(order, order)])
+
+
+def test_corr_clustermap_rejects_bad_input(corr: np.ndarray) -> None:
+    with pytest.raises(ValueError, match=r"square.*\(3, 4\)"):
+        plot.corr_clustermap(np.zeros((3, 4)))
+    bad = corr.copy()
+    bad[0, 1] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        plot.corr_clustermap(bad)
+    asym = corr.copy()
+    asym[0, 1] += 0.5
+    with pytest.raises(ValueError, match="not symmetric"):
+        plot.corr_clustermap(asym)
+    with pytest.raises(ValueError, match="at least 2"):
+        plot.corr_clustermap(np.ones((1, 1)))
+    with pytest.raises(ValueError, match="Euclidean"):
+        plot.corr_clustermap(corr, method="ward")
+
+
+def test_acf_plot_band_and_stems() -> None:
+    acf = torch.tensor([1.0, 0.6, 0.36, 0.216, -0.1])
+    n = 400
+    ax = plot.acf_plot(acf, n, title="AR(1)")
+    band_lines = [line for line in ax.lines if line.get_gid() == "acf-band"]
+    assert len(band_lines) == 2
+    levels = sorted(float(line.get_ydata()[0]) for line in band_lines)
+    assert levels == pytest.approx([-1.959964 / 20, 1.959964 / 20], rel=1e-6)
+    markers = [line for line in ax.lines if line.get_label() == "sample ACF"]
+    assert len(markers) == 1
+    np.testing.assert_allclose(markers[0].get_xdata(), np.arange(5))
+    np.testing.assert_allclose(markers[0].get_ydata(), acf.numpy())
+    assert ax.get_title() == "AR(1)"
+    lo, hi = ax.get_ylim()
+    assert lo <= -0.15 and hi >= 1.0
+
+
+def test_acf_plot_confidence_and_axes() -> None:
+    fig, ax = plt.subplots()
+    out = plot.acf_plot(np.array([1.0, 0.1, 0.0]), 100, ax=ax, confidence=0.99, title=None)
+    assert out is ax and ax.get_title() == ""
+    level = max(float(line.get_ydata()[0]) for line in ax.lines if line.get_gid() == "acf-band")
+    assert level == pytest.approx(2.5758293 / 10, rel=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("acf", "n", "kwargs", "match"),
+    [
+        (np.ones((2, 2)), 10, {}, r"1-D.*\(2, 2\)"),
+        (np.array([]), 10, {}, "at least lag 0"),
+        (np.ones(3), 0, {}, "positive integer"),
+        (np.ones(3), 2.5, {}, "positive integer"),
+        (np.ones(3), 10, {"confidence": 1.0}, "confidence"),
+    ],
+)
+def test_acf_plot_rejects_bad_input(acf, n, kwargs, match) -> None:
+    with pytest.raises(ValueError, match=match):
+        plot.acf_plot(acf, n, **kwargs)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_plots_accept_gpu_tensors(corr: np.ndarray) -> None:
+    c = torch.from_numpy(corr).cuda()
+    ax = plot.corr_heatmap(c)
+    np.testing.assert_allclose(np.asarray(ax.collections[0].get_array()).reshape(5, 5), corr)
+    plot.corr_clustermap(c)
+    plot.acf_plot(torch.tensor([1.0, 0.5, 0.25], device="cuda"), 100)
