@@ -113,7 +113,11 @@ def export_image_folder(
     from PIL import Image
 
     pixels = _as_uint8_images(images)
-    lab = torch.as_tensor(np.asarray(labels))
+    lab = (
+        labels.detach().cpu()
+        if isinstance(labels, torch.Tensor)
+        else torch.as_tensor(np.asarray(labels))
+    )
     if lab.ndim != 1 or lab.is_floating_point() or lab.is_complex() or lab.dtype == torch.bool:
         raise ValueError(
             f"labels must be a 1-D integer array, got shape {tuple(lab.shape)} and dtype {lab.dtype}"
@@ -247,7 +251,11 @@ def train_val_split(
         n_val = round(n * float(val_fraction))
         val, train = perm[:n_val], perm[n_val:]
     else:
-        groups = torch.as_tensor(np.asarray(stratify))
+        groups = (
+            stratify.detach().cpu()
+            if isinstance(stratify, torch.Tensor)
+            else torch.as_tensor(np.asarray(stratify))
+        )
         if groups.ndim != 1 or groups.shape[0] != n:
             raise ValueError(f"stratify must have shape ({n},), got shape {tuple(groups.shape)}")
         val_parts, train_parts = [], []
