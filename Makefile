@@ -9,7 +9,7 @@ LOCK   := requirements/constraints.txt
 
 NBVAL := --nbval --nbval-current-env --nbval-sanitize-with notebooks/nbval_sanitize.cfg
 
-.PHONY: setup lab test lint bench lock clean
+.PHONY: setup lab test lint bench student html lock clean
 
 setup: $(STAMP)
 
@@ -29,8 +29,19 @@ lint: setup
 test: setup lint
 	$(BIN)/python -m pytest tests corrlib notebooks --doctest-modules $(NBVAL)
 
+# Library benchmarks, then the course's time budget (each notebook in a fresh kernel);
+# both always run, and the target fails if either misses a target.
 bench: setup
-	$(BIN)/python benchmarks/run_all.py
+	$(BIN)/python benchmarks/run_all.py; status=$$?; \
+	$(BIN)/python benchmarks/bench_notebooks.py || status=1; exit $$status
+
+# Exercises without solutions, for handing out: build/student/
+student: setup
+	$(BIN)/python -m tools.make_student notebooks build/student
+
+# The course as web pages from the stored outputs (nothing is executed): build/html/index.html
+html: setup
+	$(BIN)/python -m tools.make_html notebooks build/html --document GLOSSARY.md
 
 # Re-pin the lock file to what .venv holds now (after a deliberate upgrade).
 lock: setup

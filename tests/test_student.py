@@ -1,0 +1,243 @@
+"""The student edition: valid notebooks, no solution code, a stub per exercise, checks kept."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # `pytest` (not `python -m pytest`) does not add the root
+    sys.path.insert(0, str(ROOT))
+
+from tools.edition import is_solution, notebook_paths  # noqa: E402
+from tools.links import is_local, markdown_links, split_fragment  # noqa: E402
+from tools.make_student import (  # noqa: E402
+    NOTE_TAG,
+    STUB_TAG,
+    build_student,
+    checked_names,
+    exercise_summary,
+    main,
+    self_check_indices,
+    stub_source,
+    student_notebook,
+)
+
+NOTEBOOK_DIR = ROOT / "notebooks"
+NOTEBOOKS = sorted(p.name for p in NOTEBOOK_DIR.glob("*.ipynb"))
+new_code = nbformat.v4.new_code_cell
+new_md = nbformat.v4.new_markdown_cell
+
+
+@pytest.fixture(scope="module")
+def edition(tmp_path_factory):
+    out = tmp_path_factory.mktemp("student")
+    return out, build_student(NOTEBOOK_DIR, out)
+
+
+def _pair(edition, name: str) -> tuple[nbformat.NotebookNode, nbformat.NotebookNode]:
+    out, _ = edition
+    full = nbformat.read(NOTEBOOK_DIR / name, as_version=4)
+    student = nbformat.read(out / name, as_version=4)
+    return full, student
+
+
+def _student_index(full_index: int) -> int:
+    """The note cell is inserted after the first cell: later cells move down by one."""
+    return full_index if full_index == 0 else full_index + 1
+
+
+def _is_comment_only(source: str) -> bool:
+    return all(line.lstrip().startswith("#") for line in source.splitlines() if line.strip())
+
+
+# --- the real course -----------------------------------------------------------------------
+
+
+def test_every_notebook_is_written(edition) -> None:
+    out, result = edition
+    assert sorted(p.name for p in out.glob("*.ipynb")) == NOTEBOOKS
+    assert result.broken == [], f"links to missing files: {result.broken}"
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_student_notebook_is_valid(edition, name: str) -> None:
+    out, _ = edition
+    nb = nbformat.read(out / name, as_version=4)
+    nbformat.validate(nb)
+    assert nb.metadata.kernelspec.name == "python3"
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_no_solution_code(edition, name: str) -> None:
+    full, student = _pair(edition, name)
+    solutions = [c.source for c in full.cells if is_solution(c)]
+    elsewhere = "\n".join(c.source for c in full.cells if not is_solution(c))
+    student_text = "\n".join(c.source for c in student.cells)
+    assert not any(is_solution(c) for c in student.cells)
+    for source in solutions:
+        assert source.strip() not in student_text
+        # every code line of a solution that the rest of the notebook does not show itself
+        for line in source.splitlines():
+            code = line.strip()
+            if code and not code.startswith("#") and code not in elsewhere:
+                assert code not in student_text, f"solution line {code!r} leaked"
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_every_exercise_has_a_stub(edition, name: str) -> None:
+    full, student = _pair(edition, name)
+    assert len(student.cells) == len(full.cells) + 1
+    assert NOTE_TAG in student.cells[1].metadata.get("tags", [])
+    solutions = [i for i, c in enumerate(full.cells) if is_solution(c)]
+    assert len(solutions) >= 3, "the template asks for at least three exercises"
+    stubs = [i for i, c in enumerate(student.cells) if STUB_TAG in c.metadata.get("tags", [])]
+    assert stubs == [_student_index(i) for i in solutions]
+    for i in stubs:
+        stub = student.cells[i]
+        assert stub.cell_type == "code" and stub.outputs == [] and stub.execution_count is None
+        assert _is_comment_only(stub.source) and "Your solution here" in stub.source
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_self_checks_are_kept(edition, name: str) -> None:
+    full, student = _pair(edition, name)
+    for i, cell in enumerate(full.cells):
+        if not is_solution(cell):
+            continue
+        checks = self_check_indices(full.cells, i)
+        assert checks, f"solution cell {i} has no self-check after it"
+        assert any("assert" in full.cells[k].source for k in checks)
+        for k in checks:
+            kept = student.cells[_student_index(k)]
+            assert kept.source == full.cells[k].source
+            assert kept.metadata.get("tags", []) == full.cells[k].metadata.get("tags", [])
+            assert kept.outputs == [] and kept.execution_count is None
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_other_code_cells_are_unchanged(edition, name: str) -> None:
+    full, student = _pair(edition, name)
+    changed = {i for i, c in enumerate(full.cells) if is_solution(c)}
+    for i in list(changed):
+        changed.update(self_check_indices(full.cells, i))
+    for i, cell in enumerate(full.cells):
+        if cell.cell_type == "code" and i not in changed:
+            kept = student.cells[_student_index(i)]
+            assert kept.source == cell.source and kept.outputs == cell.outputs
+
+
+def test_links_work_inside_the_edition(edition) -> None:
+    out, _ = edition
+    for path in out.iterdir():
+        if path.suffix == ".ipynb":
+            texts = [c.source for c in nbformat.read(path, 4).cells if c.cell_type == "markdown"]
+        else:
+            texts = [path.read_text(encoding="utf-8")]
+        targets = [t for text in texts for t in markdown_links(text)]
+        for target in filter(is_local, targets):
+            resolved = (path.parent / split_fragment(target)[0]).resolve()
+            assert resolved.is_file(), f"{path.name}: {target} is broken"
+            assert resolved.is_relative_to(out.resolve()), f"{path.name}: {target} leaves"
+
+
+# --- the builder on made-up notebooks -------------------------------------------------------
+
+
+def _exercise_notebook() -> nbformat.NotebookNode:
+    solution = new_code("answer = 6 * 7\nprint(answer)", metadata={"tags": ["solution"]})
+    solution.execution_count = 3
+    solution.outputs = [nbformat.v4.new_output("stream", text="42\n")]
+    check = new_code("# Self-check\nassert answer == 42\nprint('passed: 42')")
+    check.outputs = [nbformat.v4.new_output("stream", text="passed: 42\n")]
+    return nbformat.v4.new_notebook(
+        cells=[
+            new_md("# Demo\n\nSee [the glossary](../GLOSSARY.md) and [next](02_b.ipynb#top)."),
+            new_code("x = 1"),
+            new_md(
+                "## Exercises\n\nIntro text.\n\n**Exercise 1: the answer.** Store it in\n`answer`."
+            ),
+            solution,
+            check,
+            new_md("**Exercise 2.** Use `%time`. Then more."),
+            new_code("%time y = 2", metadata={"tags": ["solution", "keep-me"]}),
+        ]
+    )
+
+
+def test_student_notebook_on_a_made_up_notebook() -> None:
+    nb = _exercise_notebook()
+    before = nbformat.writes(nb)
+    student = student_notebook(nb)
+    assert nbformat.writes(nb) == before, "the input notebook must not be modified"
+    nbformat.validate(student)
+    stub = student.cells[4]
+    assert stub.metadata["tags"] == [STUB_TAG]
+    assert stub.source.splitlines()[0] == "# Exercise 1: the answer."
+    assert "`answer`" in stub.source and "6 * 7" not in stub.source
+    assert stub.outputs == [] and stub.execution_count is None
+    assert student.cells[5].source == nb.cells[4].source and student.cells[5].outputs == []
+    last = student.cells[7]  # magics cannot be parsed: no names, still a stub; other tags kept
+    assert last.metadata["tags"] == ["keep-me", STUB_TAG] and _is_comment_only(last.source)
+    assert last.source.startswith("# Exercise 2. Use `%time`.")
+    assert student.cells[2].source == "x = 1"
+
+
+def test_build_student_copies_linked_documents_and_reports_broken_links(tmp_path) -> None:
+    src = tmp_path / "course" / "notebooks"
+    src.mkdir(parents=True)
+    (src.parent / "GLOSSARY.md").write_text("# Glossary\n\n[a](notebooks/01_a.ipynb)\n")
+    nbformat.write(_exercise_notebook(), src / "01_a.ipynb")
+    out = tmp_path / "out"
+    (out / "stale").mkdir(parents=True)
+    result = build_student(src, out)
+    assert sorted(p.name for p in out.iterdir()) == ["01_a.ipynb", "GLOSSARY.md"]
+    assert result.broken == [("01_a.ipynb", "02_b.ipynb#top")]
+    first = nbformat.read(out / "01_a.ipynb", 4).cells[0].source
+    assert "](GLOSSARY.md)" in first and "](02_b.ipynb#top)" in first
+    assert "](01_a.ipynb)" in (out / "GLOSSARY.md").read_text()
+    assert main([str(src), str(out)]) == 0
+    assert main([str(src), str(out), "--strict"]) == 1
+
+
+def test_build_student_needs_notebooks(tmp_path) -> None:
+    with pytest.raises(FileNotFoundError, match="no \\*.ipynb"):
+        notebook_paths(tmp_path)
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        build_student(tmp_path / "missing", tmp_path / "out")
+    nbformat.write(_exercise_notebook(), tmp_path / "a.ipynb")
+    for out in (tmp_path, tmp_path.parent):  # emptying either would delete the notebooks
+        with pytest.raises(ValueError, match="holds the notebooks"):
+            build_student(tmp_path, out)
+    assert (tmp_path / "a.ipynb").is_file()
+
+
+@pytest.mark.parametrize(
+    ("markdown", "summary"),
+    [
+        ("**Exercise 3: by hand.** Compute it. Then more.", "Exercise 3: by hand."),
+        ("**Exercise 1.** Build `d = 2 * a`. Then print it.", "Exercise 1. Build `d = 2 * a`."),
+        ("## Exercises\n\n**Exercise 1: a.** x\n\nafter", "Exercise 1: a."),
+        ("Just do it. Now.", "Just do it."),
+        ("", ""),
+    ],
+)
+def test_exercise_summary(markdown: str, summary: str) -> None:
+    assert exercise_summary(markdown) == summary
+
+
+def test_checked_names_and_stub_source() -> None:
+    solution = "import numpy as np\ndef f(x):\n    return x\nvalue = f(2)\ntmp = 3"
+    assert checked_names(solution, ["assert f(value) == 2 and np.pi > 3", "print(len([1]))"]) == [
+        "f",
+        "np",
+        "value",
+    ]
+    assert checked_names("a = (", ["a"]) == []
+    stub = stub_source("Exercise 9: long " + "word " * 40, ["a", "b"], width=60)
+    assert all(len(line) <= 60 and line.startswith("# ") for line in stub.splitlines())
+    text = " ".join(line.removeprefix("# ") for line in stub.splitlines())
+    assert "Define `a` and `b`: the self-check below uses them" in text

@@ -1,0 +1,5 @@
+"""Build tools for the course: the student edition and the HTML edition of the notebooks.
+
+Run them from the repository root: ``python -m tools.make_student`` and
+``python -m tools.make_html`` (or ``make student`` and ``make html``).
+"""
