@@ -17,6 +17,11 @@ import torch
 # beyond the matrix product itself (measured in ``benchmarks/bench_corr.py``).
 _CPU_BLOCK_ROWS = 4096
 
+# Largest cancellation factor sum(x^2) / sum((x - mean)^2) for which the raw product is used.
+_MAX_CANCELLATION = 4.0
+# Rows used to screen for a large offset before spending a matrix product on the raw data.
+_SCREEN_ROWS = 1024
+
 
 @dataclass
 class Moments:
@@ -35,9 +40,18 @@ class Moments:
 
 
 def centred_gram(x: torch.Tensor, y: torch.Tensor | None = None) -> Moments:
-    """Two-pass centred cross-products of ``x`` and ``y`` (``y=None`` means ``x`` itself)."""
+    """Centred cross-products of ``x`` and ``y`` (``y=None`` means ``x`` itself).
+
+    Two-pass (centre, then multiply), except for ``x`` alone when its columns sit close enough
+    to zero that the product of the raw data loses nothing that matters (see
+    :func:`_gram_if_well_centred`).
+    """
     n = x.shape[0]
     mean_x = x.mean(dim=0)
+    if y is None:
+        quick = _gram_if_well_centred(x, mean_x)
+        if quick is not None:
+            return quick
     mean_y = mean_x if y is None else y.mean(dim=0)
     needs_grad = x.requires_grad or (y is not None and y.requires_grad)
     blocked = x.device.type == "cpu" and not needs_grad
@@ -53,6 +67,33 @@ def centred_gram(x: torch.Tensor, y: torch.Tensor | None = None) -> Moments:
     ss_x = ((x - mean_x) ** 2).sum(dim=0)
     ss_y = ((y - mean_y) ** 2).sum(dim=0)
     return Moments(n, mean_x, mean_y, cross, ss_x, ss_y)
+
+
+def _gram_if_well_centred(x: torch.Tensor, mean: torch.Tensor) -> Moments | None:
+    """``x^T x - n m m^T`` when that is as accurate as centring first, else ``None``.
+
+    Subtracting ``n m m^T`` cancels what the mean contributed to ``x^T x``. For column ``i``
+    the cancellation factor is ``kappa_i = sum(x_i^2) / sum((x_i - m_i)^2)``; the result loses
+    about ``log2(kappa)`` bits. With every ``kappa_i <= 4`` (at most two bits, e.g. data whose
+    mean is within 1.7 standard deviations of zero) one matrix product on the raw data
+    suffices, and no centred copy is made. Data with a large offset fail the test and are
+    centred first; a small sample of rows screens them out before the product is spent.
+    """
+    n = x.shape[0]
+    head = x[:_SCREEN_ROWS]
+    head_mean = head.mean(dim=0)
+    head_sq = (head * head).sum(dim=0)
+    head_ss = ((head - head_mean) ** 2).sum(dim=0)
+    if not bool((head_sq <= 2 * _MAX_CANCELLATION * head_ss).all()):
+        return None
+    gram = x.T @ x
+    sq = torch.diagonal(gram)
+    ss = sq - n * mean * mean
+    if not bool((sq <= _MAX_CANCELLATION * ss).all()):
+        return None
+    cross = gram - n * torch.outer(mean, mean)
+    ss = torch.diagonal(cross).clone()
+    return Moments(n, mean, mean, cross, ss, ss)
 
 
 def _blocked_cross(

@@ -155,8 +155,7 @@ def corr_matrix(
 
 def _two_sample(x: Any, y: Any, method: Method, nan_policy: NanPolicy) -> torch.Tensor:
     check_nan_policy(nan_policy)
-    xt = as_float_tensor(x, "x")
-    yt = as_float_tensor(y, "y")
+    xt, yt = _as_data(x, "x", method), _as_data(y, "y", method)
     check_ndim(xt, 1, "x")
     check_ndim(yt, 1, "y")
     check_same_length(xt, yt)
@@ -166,24 +165,31 @@ def _two_sample(x: Any, y: Any, method: Method, nan_policy: NanPolicy) -> torch.
 
 
 def _as_matrix(x: Any, name: str, method: Method) -> tuple[torch.Tensor, torch.dtype]:
-    """The data as a float tensor, and the dtype of the result.
+    """The data as a tensor, and the dtype of the result.
 
-    Integer data give a result in torch's default float dtype. For Spearman they are ranked
-    in float64, so that large integers (beyond 2**24) keep their order and their ties.
+    Integer data give a result in torch's default float dtype. For Spearman they are ranked as
+    they are (no cast), so large integers keep their order and their ties.
     """
-    raw = x if isinstance(x, torch.Tensor) else None
-    integral = raw is not None and not (raw.is_floating_point() or raw.is_complex())
-    t = as_float_tensor(x, name)
+    t = _as_data(x, name, method)
     check_ndim(t, 2, name)
     check_min_samples(t, 2, name)
-    if not integral and raw is None:
-        integral = np.asarray(x).dtype.kind in "biu"
-    if not integral:
-        return t, t.dtype
-    if method == "spearman":
-        source = raw if raw is not None else torch.from_numpy(np.asarray(x))
-        return source.to(torch.float64), torch.get_default_dtype()
-    return t, t.dtype
+    return t, (t.dtype if t.is_floating_point() else torch.get_default_dtype())
+
+
+def _as_data(x: Any, name: str, method: Method) -> torch.Tensor:
+    """A float tensor, except integer data for Spearman, which are ranked without a cast."""
+    integers = _integer_tensor(x) if method == "spearman" else None
+    return as_float_tensor(x, name) if integers is None else integers
+
+
+def _integer_tensor(x: Any) -> torch.Tensor | None:
+    """``x`` as an integer tensor if it holds integers (or booleans), else ``None``."""
+    if isinstance(x, torch.Tensor):
+        return None if (x.is_floating_point() or x.is_complex()) else x
+    arr = np.asarray(x)
+    if arr.dtype.kind not in "biu":
+        return None
+    return torch.from_numpy(np.array(arr, copy=not arr.flags.writeable, order="C"))
 
 
 def _mask(r: torch.Tensor, bad_rows: torch.Tensor, bad_cols: torch.Tensor) -> torch.Tensor:
@@ -219,8 +225,11 @@ def _complete_corr(
 ) -> torch.Tensor:
     """Correlation of NaN-free data: ranks for Spearman, then the centred Pearson kernel."""
     if method == "spearman":
-        x = rankdata(x)
-        y = None if y is None else rankdata(y)
+        # Ranks 1..n of NaN-free data average exactly (n + 1) / 2; centring them exactly
+        # (halves are exact in float64) spares the kernel a cancellation.
+        middle = (x.shape[0] + 1) / 2
+        x = rankdata(x) - middle
+        y = None if y is None else rankdata(y) - middle
     out_dtype = x.dtype
     m = _gram(x, y, chunk_size)
     const_x = _moments.constant_columns(x, m.mean_x, m.ss_x)

@@ -334,3 +334,34 @@ def test_read_only_arrays_are_accepted_without_warning():
         warnings.simplefilter("error")
         r = corrlib.corr_matrix(x)
     np.testing.assert_allclose(r.numpy(), np.corrcoef(x, rowvar=False), atol=1e-12)
+
+
+def test_both_rank_implementations_agree_with_scipy():
+    from corrlib.ranking import _rank_columns_torch, rankdata
+
+    x = torch.from_numpy(np.random.default_rng(4).integers(0, 6, size=(300, 5)))
+    expected = stats.rankdata(x.numpy(), axis=0)
+    np.testing.assert_array_equal(rankdata(x).numpy(), expected)
+    np.testing.assert_array_equal(_rank_columns_torch(x).numpy(), expected)
+
+
+def test_spearman_keeps_large_integers_apart():
+    # beyond 2**24 float32 cannot tell neighbours apart; ranks of the integers themselves can
+    x = torch.arange(100, dtype=torch.int64) + 2**40
+    y = torch.arange(100, dtype=torch.int64).flip(0)
+    assert float(corrlib.spearman(x, y)) == -1.0
+    assert corrlib.corr_matrix(torch.stack([x, y], 1), method="spearman").dtype == torch.float32
+
+
+@pytest.mark.parametrize("offset", [0.0, 0.5, 1.5, 3.0, 30.0])
+def test_raw_product_and_centred_paths_agree(offset):
+    # offsets below ~1.7 standard deviations use the raw product, larger ones centre first
+    rng = np.random.default_rng(11)
+    x = rng.normal(size=(5000, 4)) + offset
+    x[:, 1] += 0.5 * x[:, 0]
+    np.testing.assert_allclose(
+        corrlib.corr_matrix(x).numpy(), np.corrcoef(x, rowvar=False), atol=1e-13
+    )
+    x32 = torch.from_numpy(x).float()
+    exact = np.corrcoef(x32.double().numpy(), rowvar=False)
+    assert np.abs(corrlib.corr_matrix(x32).numpy() - exact).max() < 2e-6
