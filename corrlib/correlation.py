@@ -141,12 +141,20 @@ def corr_matrix(
     out_dtype = torch.promote_types(x_dtype, y_dtype)
     work = xt.dtype if yt is None else torch.promote_types(xt.dtype, yt.dtype)
     work = compute_dtype(work)
-    xt, nan_x, inf_x = scan_nonfinite(xt.to(work), nan_policy, "x")
+    xt = xt.to(work)
+    yt = None if yt is None else yt.to(work)
+    if method == "pearson":
+        # Optimistic path: a NaN or an infinity anywhere in a column shows in its mean, so
+        # finite moments prove finite data, and the separate scan for them can be skipped.
+        m = _gram(xt, yt, chunk_size)
+        if _finite(m):
+            return _corr_from_moments(xt, yt, m, chunk_size).to(out_dtype)
+    xt, nan_x, inf_x = scan_nonfinite(xt, nan_policy, "x")
     if yt is None:
         r = _correlate(xt, None, nan_x, nan_x, method, nan_policy, chunk_size)
         bad_rows = bad_cols = inf_x
     else:
-        yt, nan_y, inf_y = scan_nonfinite(yt.to(work), nan_policy, "y")
+        yt, nan_y, inf_y = scan_nonfinite(yt, nan_policy, "y")
         r = _correlate(xt, yt, nan_x, nan_y, method, nan_policy, chunk_size)
         bad_rows, bad_cols = inf_x, inf_y
     r = _mask(r, bad_rows, bad_cols)
@@ -230,8 +238,14 @@ def _complete_corr(
         middle = (x.shape[0] + 1) / 2
         x = rankdata(x) - middle
         y = None if y is None else rankdata(y) - middle
+    return _corr_from_moments(x, y, _gram(x, y, chunk_size), chunk_size)
+
+
+def _corr_from_moments(
+    x: torch.Tensor, y: torch.Tensor | None, m: _moments.Moments, chunk_size: int | None
+) -> torch.Tensor:
+    """Pearson correlation of NaN-free data from their centred moments ``m``."""
     out_dtype = x.dtype
-    m = _gram(x, y, chunk_size)
     const_x = _moments.constant_columns(x, m.mean_x, m.ss_x)
     const_y = const_x if y is None else _moments.constant_columns(y, m.mean_y, m.ss_y)
     if _out_of_range(m.ss_x, const_x) or _out_of_range(m.ss_y, const_y):
@@ -256,6 +270,11 @@ def _gram(x: torch.Tensor, y: torch.Tensor | None, chunk_size: int | None) -> _m
     if chunk_size is None:
         return _moments.centred_gram(x, y)
     return _moments.chunked_gram(x, y, chunk_size)
+
+
+def _finite(m: _moments.Moments) -> bool:
+    parts = (m.mean_x, m.mean_y, m.ss_x, m.ss_y)
+    return all(bool(torch.isfinite(p).all()) for p in parts) and bool(torch.isfinite(m.cross).all())
 
 
 def _out_of_range(ss: torch.Tensor, constant: torch.Tensor) -> bool:
