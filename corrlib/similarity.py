@@ -80,6 +80,17 @@ def _prepare(x: Any, name: str, dtype: torch.dtype | None = None) -> _Rep:
     return _Rep(xc, row_sq, row_sq.sum())
 
 
+def _prepare_pair(x: Any, y: Any) -> tuple[_Rep, _Rep, torch.dtype]:
+    """Both representations, checked for a common sample count; and the result dtype."""
+    xt = as_float_tensor(x, "x")
+    yt = as_float_tensor(y, "y")
+    if xt.ndim >= 1 and yt.ndim >= 1:
+        check_same_length(xt, yt)
+    out_dtype = torch.promote_types(xt.dtype, yt.dtype)
+    work = compute_dtype(out_dtype)
+    return _prepare(xt, "x", work), _prepare(yt, "y", work), out_dtype
+
+
 def _dot(a: _Rep, b: _Rep, debiased: bool) -> torch.Tensor:
     """``n (n - 3)`` times the unbiased HSIC (``debiased``) or ``||Yc^T Xc||_F^2``."""
     n = a.n
@@ -156,17 +167,12 @@ def linear_cka(x: Any, y: Any, *, debiased: bool = False) -> torch.Tensor:
     >>> round(float(corrlib.similarity.linear_cka(x, 3 * x)), 6)
     1.0
     """
-    xt = as_float_tensor(x, "x")
-    yt = as_float_tensor(y, "y")
-    if xt.ndim >= 1 and yt.ndim >= 1:
-        check_same_length(xt, yt)
-    dtype = compute_dtype(torch.promote_types(xt.dtype, yt.dtype))
-    a, b = _prepare(xt, "x", dtype), _prepare(yt, "y", dtype)
+    a, b, out_dtype = _prepare_pair(x, y)
     if debiased:
         _check_debiased_n(a.n)
     _warn_if_constant((a, "x"), (b, "y"))
     r = _cka(a, b, debiased, _dot(a, a, debiased), _dot(b, b, debiased))
-    return r.to(torch.promote_types(xt.dtype, yt.dtype))
+    return r.to(out_dtype)
 
 
 def unbiased_hsic(x: Any, y: Any) -> torch.Tensor:
@@ -185,15 +191,10 @@ def unbiased_hsic(x: Any, y: Any) -> torch.Tensor:
     -------
     Tensor, 0-d
     """
-    xt = as_float_tensor(x, "x")
-    yt = as_float_tensor(y, "y")
-    if xt.ndim >= 1 and yt.ndim >= 1:
-        check_same_length(xt, yt)
-    dtype = compute_dtype(torch.promote_types(xt.dtype, yt.dtype))
-    a, b = _prepare(xt, "x", dtype), _prepare(yt, "y", dtype)
+    a, b, out_dtype = _prepare_pair(x, y)
     _check_debiased_n(a.n)
     n = a.n
-    return (_dot(a, b, True) / (n * (n - 3))).to(torch.promote_types(xt.dtype, yt.dtype))
+    return (_dot(a, b, True) / (n * (n - 3))).to(out_dtype)
 
 
 def _common_dtype(tensors: Sequence[torch.Tensor]) -> torch.dtype:

@@ -124,12 +124,7 @@ def ledoit_wolf(x: Any) -> tuple[torch.Tensor, torch.Tensor]:
     >>> bool(torch.linalg.eigvalsh(cov).min() > 0)
     True
     """
-    t = as_float_tensor(x, "x")
-    check_ndim(t, 2, "x")
-    check_min_samples(t, 2, "x")
-    _check_finite(t, "x")
-    out_dtype = t.dtype
-    t = t.to(compute_dtype(t.dtype))
+    t, out_dtype = _finite_data(x)
     n, d = t.shape
     xc = t - t.mean(dim=0)
     emp_cov = xc.T @ xc / n
@@ -220,12 +215,7 @@ def partial_corr(x: Any = None, *, precision: Any = None) -> torch.Tensor:
     if (x is None) == (precision is None):
         raise ValueError("give exactly one of x (data) and precision")
     if x is not None:
-        t = as_float_tensor(x, "x")
-        check_ndim(t, 2, "x")
-        check_min_samples(t, 2, "x")
-        _check_finite(t, "x")
-        out_dtype = t.dtype
-        t = t.to(compute_dtype(t.dtype))
+        t, out_dtype = _finite_data(x)
         n, d = t.shape
         if n <= d:
             raise ValueError(
@@ -260,6 +250,15 @@ def _square(M: Any, name: str) -> torch.Tensor:
     if t.ndim != 2 or t.shape[0] != t.shape[1] or t.shape[0] == 0:
         raise ValueError(f"{name} must be a square (d, d) matrix, got shape {tuple(t.shape)}")
     return t
+
+
+def _finite_data(x: Any) -> tuple[torch.Tensor, torch.dtype]:
+    """Data ``(n_samples, n_features)`` checked finite, in its compute dtype; and its own dtype."""
+    t = as_float_tensor(x, "x")
+    check_ndim(t, 2, "x")
+    check_min_samples(t, 2, "x")
+    _check_finite(t, "x")
+    return t.to(compute_dtype(t.dtype)), t.dtype
 
 
 def _check_finite(t: torch.Tensor, name: str) -> None:
