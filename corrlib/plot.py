@@ -271,7 +271,7 @@ def acf_plot(
         raise ValueError(f"confidence must be in (0, 1), got {confidence!r}")
     values = _to_numpy(t)
     lags = np.arange(values.shape[0])
-    band = NormalDist().inv_cdf((1.0 + confidence) / 2.0) / np.sqrt(float(n))
+    band = _normal_quantile(confidence) / np.sqrt(float(n))
     if ax is None:
         _, ax = plt.subplots()
     color = color if color is not None else "C0"
@@ -323,3 +323,10 @@ def _square_matrix(
                 f"labels has {len(labels)} names for a matrix of shape {tuple(t.shape)}"
             )
     return _to_numpy(t), labels
+
+
+def _normal_quantile(confidence: float) -> float:
+    """Two-sided standard-normal quantile; the conventional 1.96 at 95 %."""
+    if confidence == 0.95:
+        return 1.96
+    return NormalDist().inv_cdf((1.0 + confidence) / 2.0)

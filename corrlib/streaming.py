@@ -9,6 +9,7 @@ the state of the pooled data.
 
 from __future__ import annotations
 
+import functools
 import warnings
 from typing import Any
 
@@ -19,6 +20,9 @@ from corrlib import _moments
 from corrlib._validation import as_float_tensor, check_ndim, compute_dtype
 from corrlib._warnings import ConstantInputWarning
 
+# Result dtypes a state can have, by code (for exchanging them between ranks).
+_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+
 
 class RunningCorrelation(nn.Module):
     """Streaming Pearson correlation matrix of ``num_features`` features.
@@ -27,9 +31,11 @@ class RunningCorrelation(nn.Module):
     ----------
     num_features : int
         Width ``d`` of every batch (batches are ``(n_i, d)``).
-    dtype : torch.dtype
-        Floating dtype of the accumulated state (float32 by default; float64 for very long
-        streams where every digit matters).
+    dtype : torch.dtype, optional
+        Floating dtype of the accumulated state and of the results. By default it follows the
+        data: the dtype of the first batch (or of a state merged or loaded into a fresh one),
+        with float16 and bfloat16 accumulated in float32 and integers in torch's default
+        float dtype. Pass ``torch.float64`` to accumulate float32 data in double precision.
     device : torch.device or str, optional
         Where the state lives. A fresh state moves to the device of the first batch.
 
@@ -61,16 +67,18 @@ class RunningCorrelation(nn.Module):
         self,
         num_features: int,
         *,
-        dtype: torch.dtype = torch.float32,
+        dtype: torch.dtype | None = None,
         device: torch.device | str | None = None,
     ) -> None:
         super().__init__()
         if not isinstance(num_features, int) or num_features < 1:
             raise ValueError(f"num_features must be a positive integer, got {num_features!r}")
-        if not dtype.is_floating_point:
+        if dtype is not None and not dtype.is_floating_point:
             raise TypeError(f"dtype must be a floating dtype, got {dtype}")
         self.num_features = num_features
-        self.state_dtype = compute_dtype(dtype)
+        self.follows_data = dtype is None
+        self.result_dtype = torch.get_default_dtype() if dtype is None else dtype
+        self.state_dtype = compute_dtype(self.result_dtype)
         d, kw = num_features, {"dtype": self.state_dtype, "device": device}
         self.register_buffer("count", torch.zeros((), dtype=torch.int64, device=device))
         self.register_buffer("mean", torch.zeros(d, **kw))
@@ -122,6 +130,8 @@ class RunningCorrelation(nn.Module):
             self.to(x.device)
         if x.shape[0] == 0:
             return self
+        if self.n == 0 and self.follows_data:
+            self._adopt_dtype(x.dtype)
         x = x.to(self.state_dtype)
         part = _moments.centred_gram(x)
         varies = ~_moments.constant_columns(x, part.mean_x, part.ss_x)
@@ -139,6 +149,8 @@ class RunningCorrelation(nn.Module):
             raise ValueError(
                 f"cannot merge states of {other.num_features} and {self.num_features} features"
             )
+        if self.n == 0 and self.follows_data:
+            self._adopt_dtype(other.result_dtype)
         device, dtype = self.mean.device, self.state_dtype
         comoment = other.comoment.to(device, dtype)
         part = _symmetric_moments(other.n, other.mean.to(device, dtype), comoment)
@@ -150,14 +162,15 @@ class RunningCorrelation(nn.Module):
         """Covariance matrix of the rows seen, dividing by ``n - correction``."""
         if self.n - correction <= 0:
             raise ValueError(f"covariance needs more than {correction} rows, got n={self.n}")
-        return self.comoment / (self.n - correction)
+        return (self.comoment / (self.n - correction)).to(self.result_dtype)
 
     def compute(self) -> torch.Tensor:
         """Correlation matrix of every row seen, shape ``(d, d)``.
 
         Exactly constant features (every value seen equal to the first) get NaN in their row and
         column with a :class:`~corrlib.ConstantInputWarning`; a feature that has seen a NaN
-        gets NaN.
+        gets NaN; a feature whose sum of squares overflowed the state's dtype (float32 data
+        beyond about 1e17) gets NaN with a ``RuntimeWarning``.
 
         Raises
         ------
@@ -177,10 +190,19 @@ class RunningCorrelation(nn.Module):
         ss = torch.diagonal(self.comoment)
         ss = torch.where(constant | (ss <= 0), torch.ones_like(ss), ss)
         comoment = (self.comoment + self.comoment.T) / 2  # exactly symmetric
-        r = (comoment / torch.sqrt(ss[:, None] * ss[None, :])).clamp(-1.0, 1.0)
+        r = (comoment / _outer_sqrt(ss)).clamp(-1.0, 1.0)
         r.fill_diagonal_(1.0)
-        bad = constant | torch.isnan(self.mean) | torch.isnan(ss)
-        return torch.where(bad[:, None] | bad[None, :], torch.full_like(r, float("nan")), r)
+        overflow = torch.isinf(ss) & ~torch.isnan(self.mean)
+        if bool(overflow.any()):
+            warnings.warn(
+                f"the sums of squares overflowed {self.state_dtype}; those correlations are "
+                "NaN (accumulate in torch.float64 or scale the data down)",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+        bad = constant | torch.isnan(self.mean) | ~torch.isfinite(ss)
+        r = torch.where(bad[:, None] | bad[None, :], torch.full_like(r, float("nan")), r)
+        return r.to(self.result_dtype)
 
     @torch.no_grad()
     def sync(self, group: Any = None) -> RunningCorrelation:
@@ -197,21 +219,46 @@ class RunningCorrelation(nn.Module):
         if not (dist.is_available() and dist.is_initialized()):
             return self
         world = dist.get_world_size(group)
+        # States travel in float64, so ranks whose states differ in dtype can still meet.
+        wire = torch.float64
         flat = torch.cat(
-            [self.mean, self.comoment.flatten(), self.reference, self.varies.to(self.state_dtype)]
+            [self.mean, self.comoment.flatten(), self.reference, self.varies.to(self.mean.dtype)]
+        ).to(wire)
+        header = torch.tensor(
+            [self.n, _DTYPES.index(self.result_dtype)], dtype=torch.int64, device=self.mean.device
         )
-        counts = [torch.zeros_like(self.count) for _ in range(world)]
-        dist.all_gather(counts, self.count.clone(), group=group)
+        headers = [torch.zeros_like(header) for _ in range(world)]
+        dist.all_gather(headers, header, group=group)
         flats = [torch.empty_like(flat) for _ in range(world)]
         dist.all_gather(flats, flat, group=group)
         self.reset()
+        dtypes = [_DTYPES[int(code)] for count, code in headers if int(count) > 0]
+        if self.follows_data and dtypes:
+            # every rank ends with the same dtype: the promotion of those of the ranks with data
+            self._adopt_dtype(functools.reduce(torch.promote_types, dtypes))
         d = self.num_features
+        counts = [h[0] for h in headers]
         for count, state in zip(counts, flats, strict=True):
+            state = state.to(self.state_dtype)
             mean, rest = state[:d], state[d:]
             comoment, rest = rest[: d * d].view(d, d), rest[d * d :]
             part = _symmetric_moments(int(count), mean, comoment)
             self._fold(part, rest[:d], rest[d : 2 * d] != 0)
         return self
+
+    def _adopt_dtype(self, dtype: torch.dtype) -> None:
+        """Let an empty state take the dtype of the data it is about to receive."""
+        self.result_dtype = dtype if dtype.is_floating_point else torch.get_default_dtype()
+        self.state_dtype = compute_dtype(self.result_dtype)
+        self.mean = self.mean.to(self.state_dtype)
+        self.comoment = self.comoment.to(self.state_dtype)
+        self.reference = self.reference.to(self.state_dtype)
+
+    def _load_from_state_dict(self, state_dict: dict, prefix: str, *args: Any) -> None:
+        incoming = state_dict.get(prefix + "mean")
+        if self.follows_data and incoming is not None and incoming.dtype != self.mean.dtype:
+            self._adopt_dtype(incoming.dtype)
+        super()._load_from_state_dict(state_dict, prefix, *args)
 
     def _fold(self, part: _moments.Moments, reference: torch.Tensor, varies: torch.Tensor) -> None:
         """Merge ``part`` (with its first values and its own ``varies`` flags) into the state."""
@@ -232,3 +279,19 @@ def _symmetric_moments(n: int, mean: torch.Tensor, comoment: torch.Tensor) -> _m
     """The moments of one block of columns with itself."""
     ss = torch.diagonal(comoment)
     return _moments.Moments(n, mean, mean, comoment, ss, ss)
+
+
+def _outer_sqrt(ss: torch.Tensor) -> torch.Tensor:
+    """``sqrt(ss_i * ss_j)`` for every pair, without under- or overflow in the product.
+
+    The product form makes identical columns give exactly 1; where the product would leave
+    the floating range, ``sqrt(ss_i) * sqrt(ss_j)`` is used instead.
+    """
+    info = torch.finfo(ss.dtype)
+    in_range = (ss > info.tiny**0.5) & (ss < info.max**0.5)
+    both = in_range[:, None] & in_range[None, :]
+    product = torch.sqrt(
+        torch.where(both, ss[:, None] * ss[None, :], torch.ones_like(both, dtype=ss.dtype))
+    )
+    root = torch.sqrt(ss)
+    return torch.where(both, product, root[:, None] * root[None, :])

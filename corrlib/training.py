@@ -71,6 +71,16 @@ class History:
     def __len__(self) -> int:
         return len(self.train_loss)
 
+    def __getitem__(self, name: str) -> list[float]:
+        """Dict-style access, ``history["val_acc"]``, to the same lists as the attributes."""
+        if name not in self.keys():
+            raise KeyError(f"History has {self.keys()}, not {name!r}")
+        return getattr(self, name)
+
+    def keys(self) -> list[str]:
+        """The names of the per-epoch lists."""
+        return [f.name for f in fields(self)]
+
     @property
     def epochs(self) -> list[int]:
         """The epoch numbers, ``[1, 2, ..., len(self)]``."""

@@ -18,13 +18,13 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _worker(rank: int, world: int, port: int, data: torch.Tensor, sizes: list, out) -> None:
+def _worker(rank: int, world: int, port: int, data: torch.Tensor, sizes: list, dtype, out) -> None:
     dist.init_process_group(
         "gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world
     )
     try:
         shard = torch.split(data, sizes)[rank]
-        rc = corrlib.RunningCorrelation(data.shape[1], dtype=torch.float64)
+        rc = corrlib.RunningCorrelation(data.shape[1], dtype=dtype)
         for batch in shard.split(7):
             rc.update(batch)
         rc.sync()
@@ -33,19 +33,24 @@ def _worker(rank: int, world: int, port: int, data: torch.Tensor, sizes: list, o
         dist.destroy_process_group()
 
 
-@pytest.mark.parametrize("sizes", [[40, 25], [0, 30]])
-def test_sync_pools_every_rank(sizes):
+@pytest.mark.parametrize(("sizes", "dtype"), [([40, 25], torch.float64), ([0, 30], None)])
+def test_sync_pools_every_rank(sizes, dtype):
     g = torch.Generator().manual_seed(0)
     data = torch.randn(sum(sizes), 4, generator=g, dtype=torch.float64) + 3.0
     manager = mp.Manager()
     out = manager.dict()
     mp.start_processes(
-        _worker, args=(2, _free_port(), data, sizes, out), nprocs=2, join=True, start_method="spawn"
+        _worker,
+        args=(2, _free_port(), data, sizes, dtype, out),
+        nprocs=2,
+        join=True,
+        start_method="spawn",
     )
     expected = corrlib.corr_matrix(data)
     for rank in range(2):
         n, r, mean = out[rank]
         assert n == sum(sizes)
+        assert r.dtype == torch.float64  # an empty rank takes the dtype of the others' data
         torch.testing.assert_close(r, expected)
         torch.testing.assert_close(mean, data.mean(0))
     assert torch.equal(out[0][1], out[1][1])  # identical on every rank

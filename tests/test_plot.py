@@ -139,7 +139,7 @@ def test_acf_plot_band_and_stems() -> None:
     band_lines = [line for line in ax.lines if line.get_gid() == "acf-band"]
     assert len(band_lines) == 2
     levels = sorted(float(line.get_ydata()[0]) for line in band_lines)
-    assert levels == pytest.approx([-1.959964 / 20, 1.959964 / 20], rel=1e-6)
+    assert levels == pytest.approx([-1.96 / 20, 1.96 / 20], rel=1e-12)  # the conventional band
     markers = [line for line in ax.lines if line.get_label() == "sample ACF"]
     assert len(markers) == 1
     np.testing.assert_allclose(markers[0].get_xdata(), np.arange(5))

@@ -113,3 +113,38 @@ def test_numpy_batches_and_sync_without_process_group():
     rc = RunningCorrelation(2, dtype=torch.float64).update(x)
     assert rc.sync() is rc
     np.testing.assert_allclose(rc.compute().numpy(), np.corrcoef(x, rowvar=False), atol=1e-12)
+
+
+def test_dtype_follows_the_data_unless_given():
+    x64 = _data(200, 3)
+    rc = RunningCorrelation(3).update(x64)
+    assert rc.compute().dtype == torch.float64
+    torch.testing.assert_close(rc.compute(), corrlib.corr_matrix(x64))
+    half = RunningCorrelation(3).update(x64.half())
+    assert half.state_dtype == torch.float32 and half.compute().dtype == torch.float16
+    fixed = RunningCorrelation(3, dtype=torch.float64).update(x64.float())
+    assert fixed.compute().dtype == torch.float64
+    fresh = RunningCorrelation(3)
+    fresh.load_state_dict(rc.state_dict())
+    assert fresh.compute().dtype == torch.float64
+    torch.testing.assert_close(fresh.compute(), rc.compute())
+    empty = RunningCorrelation(3).merge(rc)
+    torch.testing.assert_close(empty.compute(), rc.compute())
+
+
+@pytest.mark.parametrize("scale", [1e-20, 3e7, 1e15])
+def test_large_and_small_scales_in_float32(scale):
+    x = _data(20_000, 2, seed=3).float()
+    expected = corrlib.corr_matrix(x)
+    rc = RunningCorrelation(2)
+    for part in (x * scale).split(2000):
+        rc.update(part)
+    torch.testing.assert_close(rc.compute(), expected, atol=1e-4, rtol=0)
+
+
+def test_overflowing_state_is_nan_with_a_warning():
+    x = _data(100, 2).float() * 1e19  # squares overflow float32
+    rc = RunningCorrelation(2).update(x)
+    with pytest.warns(RuntimeWarning, match="overflowed"):
+        r = rc.compute()
+    assert torch.isnan(r).all()

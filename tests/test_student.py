@@ -45,11 +45,6 @@ def _pair(edition, name: str) -> tuple[nbformat.NotebookNode, nbformat.NotebookN
     return full, student
 
 
-def _student_index(full_index: int) -> int:
-    """The note cell is inserted after the first cell: later cells move down by one."""
-    return full_index if full_index == 0 else full_index + 1
-
-
 def _is_comment_only(source: str) -> bool:
     return all(line.lstrip().startswith("#") for line in source.splitlines() if line.strip())
 
@@ -77,7 +72,9 @@ def test_no_solution_code(edition, name: str) -> None:
     solutions = [c.source for c in full.cells if is_solution(c)]
     elsewhere = "\n".join(c.source for c in full.cells if not is_solution(c))
     student_text = "\n".join(c.source for c in student.cells)
-    assert not any(is_solution(c) for c in student.cells)
+    for cell in student.cells:
+        if is_solution(cell):  # the emptied solution cells keep their tag
+            assert _is_comment_only(cell.source) and STUB_TAG in cell.metadata["tags"]
     for source in solutions:
         assert source.strip() not in student_text
         # every code line of a solution that the rest of the notebook does not show itself
@@ -90,12 +87,14 @@ def test_no_solution_code(edition, name: str) -> None:
 @pytest.mark.parametrize("name", NOTEBOOKS)
 def test_every_exercise_has_a_stub(edition, name: str) -> None:
     full, student = _pair(edition, name)
-    assert len(student.cells) == len(full.cells) + 1
-    assert NOTE_TAG in student.cells[1].metadata.get("tags", [])
+    assert len(student.cells) == len(full.cells)
+    assert NOTE_TAG in student.cells[0].metadata.get("tags", [])
+    assert "Student edition" in student.cells[0].source
+    assert [is_solution(c) for c in student.cells] == [is_solution(c) for c in full.cells]
     solutions = [i for i, c in enumerate(full.cells) if is_solution(c)]
     assert len(solutions) >= 3, "the template asks for at least three exercises"
     stubs = [i for i, c in enumerate(student.cells) if STUB_TAG in c.metadata.get("tags", [])]
-    assert stubs == [_student_index(i) for i in solutions]
+    assert stubs == [i for i in solutions]
     for i in stubs:
         stub = student.cells[i]
         assert stub.cell_type == "code" and stub.outputs == [] and stub.execution_count is None
@@ -112,7 +111,7 @@ def test_self_checks_are_kept(edition, name: str) -> None:
         assert checks, f"solution cell {i} has no self-check after it"
         assert any("assert" in full.cells[k].source for k in checks)
         for k in checks:
-            kept = student.cells[_student_index(k)]
+            kept = student.cells[k]
             assert kept.source == full.cells[k].source
             assert kept.metadata.get("tags", []) == full.cells[k].metadata.get("tags", [])
             assert kept.outputs == [] and kept.execution_count is None
@@ -126,7 +125,7 @@ def test_other_code_cells_are_unchanged(edition, name: str) -> None:
         changed.update(self_check_indices(full.cells, i))
     for i, cell in enumerate(full.cells):
         if cell.cell_type == "code" and i not in changed:
-            kept = student.cells[_student_index(i)]
+            kept = student.cells[i]
             assert kept.source == cell.source and kept.outputs == cell.outputs
 
 
@@ -174,16 +173,19 @@ def test_student_notebook_on_a_made_up_notebook() -> None:
     student = student_notebook(nb)
     assert nbformat.writes(nb) == before, "the input notebook must not be modified"
     nbformat.validate(student)
-    stub = student.cells[4]
-    assert stub.metadata["tags"] == [STUB_TAG]
+    assert len(student.cells) == len(nb.cells)
+    assert "Student edition" in student.cells[0].source
+    stub = student.cells[3]
+    assert stub.metadata["tags"] == ["solution", STUB_TAG]
     assert stub.source.splitlines()[0] == "# Exercise 1: the answer."
     assert "`answer`" in stub.source and "6 * 7" not in stub.source
     assert stub.outputs == [] and stub.execution_count is None
-    assert student.cells[5].source == nb.cells[4].source and student.cells[5].outputs == []
-    last = student.cells[7]  # magics cannot be parsed: no names, still a stub; other tags kept
-    assert last.metadata["tags"] == ["keep-me", STUB_TAG] and _is_comment_only(last.source)
+    assert student.cells[4].source == nb.cells[4].source and student.cells[4].outputs == []
+    last = student.cells[6]  # magics cannot be parsed: no names, still a stub; other tags kept
+    assert last.metadata["tags"] == ["solution", "keep-me", STUB_TAG]
+    assert _is_comment_only(last.source)
     assert last.source.startswith("# Exercise 2. Use `%time`.")
-    assert student.cells[2].source == "x = 1"
+    assert student.cells[1].source == "x = 1"
 
 
 def test_build_student_copies_linked_documents_and_reports_broken_links(tmp_path) -> None:

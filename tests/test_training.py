@@ -337,3 +337,12 @@ def test_history_round_trip_and_validation():
     bad["val_acc"] = []
     with pytest.raises(ValueError, match="different lengths"):
         History.from_dict(bad)
+
+
+def test_history_dict_style_access():
+    history = History()
+    history.append(train_loss=1.0, train_acc=0.5, val_loss=1.2, val_acc=0.4, penalty=0.0)
+    assert history["val_acc"] == history.val_acc == [0.4]
+    assert history.keys() == ["train_loss", "train_acc", "val_loss", "val_acc", "penalty"]
+    with pytest.raises(KeyError, match="val_accuracy"):
+        history["val_accuracy"]

@@ -196,9 +196,11 @@ def student_notebook(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
     Returns
     -------
     NotebookNode
-        Solution cells replaced by stubs tagged ``solution-stub`` (no outputs, execution
-        count None), self-check cells with their source unchanged and outputs cleared, and a
-        note tagged ``student-edition`` after the first cell; the other cells are unchanged.
+        The same cells in the same order: each solution cell (still tagged ``solution``, and
+        also ``solution-stub``) emptied to a comment that says what to write, with no outputs
+        and execution count None; self-check cells with their source unchanged and outputs
+        cleared; a note on the student edition added to the title cell (tagged
+        ``student-edition``); the other cells unchanged.
     """
     out = nbformat.from_dict(nb)
     cells = out.cells
@@ -209,13 +211,15 @@ def student_notebook(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
         summary = exercise_summary(_previous_markdown(cells, i))
         names = checked_names(cell.source, [cells[k].source for k in checks])
         cell.source = stub_source(summary, names)
-        tags = [t for t in cell.metadata.get("tags", []) if t != "solution"]
-        cell.metadata["tags"] = [*tags, STUB_TAG]
+        tags = cell.metadata.get("tags", [])
+        cell.metadata["tags"] = [*tags, STUB_TAG]  # still tagged "solution": the same cell
         _clear(cell)
         for k in checks:
             _clear(cells[k])
-    note = nbformat.v4.new_markdown_cell(NOTE, metadata={"tags": [NOTE_TAG]})
-    cells.insert(min(1, len(cells)), note)
+    if cells and cells[0].cell_type == "markdown":
+        # the note joins the title cell, so every cell keeps its position
+        cells[0].source = f"{cells[0].source.rstrip()}\n\n{NOTE}"
+        cells[0].metadata["tags"] = [*cells[0].metadata.get("tags", []), NOTE_TAG]
     return out
 
 

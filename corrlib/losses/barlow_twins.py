@@ -75,7 +75,7 @@ def barlow_twins_loss(
     Returns
     -------
     Tensor, 0-d
-        The loss, in the embeddings' dtype (float32 for half precision inputs), identical on
+        The loss, in the embeddings' dtype (computed in float32 for half-precision inputs), identical on
         every rank.
 
     Raises
