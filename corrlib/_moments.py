@@ -2,9 +2,12 @@
 
 The one-pass formula ``sum(x*y) - n*mean(x)*mean(y)`` loses all precision when the data sit
 far from zero (in float32, an offset of 1e4 on unit-variance data leaves about one correct
-digit). corrlib therefore always centres before multiplying: a two-pass computation for data
-held in memory, and Chan et al.'s pairwise merge of centred chunks for data that arrive in
-pieces. Both are exact in exact arithmetic and accurate to the data's own precision in floats.
+digit). corrlib therefore centres before multiplying: a two-pass computation for data held in
+memory, and Chan et al.'s pairwise merge of centred chunks for data that arrive in pieces. Both
+are exact in exact arithmetic and accurate to the data's own precision in floats. The one
+exception is a matrix whose columns are already nearly centred (mean within about 1.7 standard
+deviations of zero): there the raw product loses at most two bits to the subtraction of the
+mean, and saves the centring pass (see :func:`_gram_if_well_centred`).
 """
 
 from __future__ import annotations
