@@ -4,8 +4,10 @@
 
 from __future__ import annotations
 
+import argparse
 import re
 import shutil
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import unquote
@@ -223,3 +225,20 @@ class Edition:
     def next_document(self) -> Path | None:
         """The next linked document that is registered but not written yet, or None."""
         return self.pending_documents.pop(0) if self.pending_documents else None
+
+
+def command_line(description: str, default_out: str) -> argparse.ArgumentParser:
+    """The arguments both edition builders take: source folder, output folder, ``--strict``."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("src_dir", nargs="?", default="notebooks", type=Path)
+    parser.add_argument("out_dir", nargs="?", default=default_out, type=Path)
+    parser.add_argument("--strict", action="store_true", help="fail on a broken link")
+    return parser
+
+
+def report(edition: Edition, summary: str, strict: bool) -> int:
+    """Print ``summary`` and every broken link (on stderr); the exit status for ``strict``."""
+    print(summary)
+    for where, target in edition.broken:
+        print(f"warning: broken link in {where}: {target}", file=sys.stderr)
+    return 1 if strict and edition.broken else 0

@@ -16,7 +16,6 @@ Usage: ``python -m tools.make_html [NOTEBOOK_DIR] [OUT_DIR] [--document GLOSSARY
 
 from __future__ import annotations
 
-import argparse
 import html
 import re
 import sys
@@ -28,12 +27,14 @@ from nbconvert.filters.markdown_mistune import markdown2html_mistune
 
 from tools.edition import (
     Edition,
+    command_line,
     fresh_output_dir,
     markdown_section,
     markdown_title,
     notebook_paths,
     notebook_title,
     read_notebook,
+    report,
 )
 from tools.links import rewrite_html_links
 
@@ -218,9 +219,7 @@ def main(argv: list[str] | None = None) -> int:
     A link to a missing file is reported on stderr; with ``--strict`` it also makes the
     exit status 1.
     """
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("src_dir", nargs="?", default="notebooks", type=Path)
-    parser.add_argument("out_dir", nargs="?", default="build/html", type=Path)
+    parser = command_line(__doc__.splitlines()[0], "build/html")
     parser.add_argument(
         "--document",
         action="append",
@@ -229,13 +228,10 @@ def main(argv: list[str] | None = None) -> int:
         help="a Markdown document to render and link from the index",
     )
     parser.add_argument("--title", default=DEFAULT_TITLE)
-    parser.add_argument("--strict", action="store_true", help="fail on a broken link")
     args = parser.parse_args(argv)
     edition = build_html(args.src_dir, args.out_dir, documents=args.document, title=args.title)
-    print(f"HTML edition: {len(edition.pages) + 1} pages and files in {args.out_dir}")
-    for where, target in edition.broken:
-        print(f"warning: broken link in {where}: {target}", file=sys.stderr)
-    return 1 if args.strict and edition.broken else 0
+    summary = f"HTML edition: {len(edition.pages) + 1} pages and files in {args.out_dir}"
+    return report(edition, summary, args.strict)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,6 @@ and ``build/student``).
 
 from __future__ import annotations
 
-import argparse
 import ast
 import builtins
 import re
@@ -25,10 +24,12 @@ import nbformat
 
 from tools.edition import (
     Edition,
+    command_line,
     fresh_output_dir,
     is_solution,
     notebook_paths,
     read_notebook,
+    report,
 )
 from tools.links import rewrite_markdown_links
 
@@ -272,16 +273,11 @@ def main(argv: list[str] | None = None) -> int:
     A link to a missing file is reported on stderr; with ``--strict`` it also makes the
     exit status 1.
     """
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("src_dir", nargs="?", default="notebooks", type=Path)
-    parser.add_argument("out_dir", nargs="?", default="build/student", type=Path)
-    parser.add_argument("--strict", action="store_true", help="fail on a broken link")
-    args = parser.parse_args(argv)
+    args = command_line(__doc__.splitlines()[0], "build/student").parse_args(argv)
     edition = build_student(args.src_dir, args.out_dir)
-    print(f"student edition: {len(edition.pages)} files in {args.out_dir}")
-    for where, target in edition.broken:
-        print(f"warning: broken link in {where}: {target}", file=sys.stderr)
-    return 1 if args.strict and edition.broken else 0
+    return report(
+        edition, f"student edition: {len(edition.pages)} files in {args.out_dir}", args.strict
+    )
 
 
 if __name__ == "__main__":
