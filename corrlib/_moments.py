@@ -149,25 +149,3 @@ def chunked_gram(x: torch.Tensor, y: torch.Tensor | None, chunk_size: int) -> Mo
         total = part if total is None else merge(total, part)
     assert total is not None
     return total
-
-
-def constant_columns(x: torch.Tensor, mean: torch.Tensor, ss: torch.Tensor) -> torch.Tensor:
-    """Which columns of ``x`` are exactly constant (every value equal to the first).
-
-    No variance threshold decides: data on a tiny scale are not constant. The centred sum of
-    squares ``ss`` only picks *candidates*: a constant column's computed mean is off by at most
-    about ``n * eps`` relative, so its ``ss`` is below ``n * (2 n eps |mean|)^2``. Only those
-    few candidate columns are then compared value by value, so the exact test costs almost
-    nothing on ordinary data.
-    """
-    n = x.shape[0]
-    eps = torch.finfo(ss.dtype).eps
-    bound = n * (2 * n * eps * mean.abs()) ** 2
-    candidates = torch.nonzero(ss <= bound).squeeze(1)
-    constant = torch.zeros(x.shape[1], dtype=torch.bool, device=x.device)
-    if candidates.numel():
-        sub = x[:, candidates]
-        # x - x0 is exactly 0 only where x == x0 (IEEE gradual underflow), and a sum of
-        # non-negative terms is 0 only when each term is.
-        constant[candidates] = (sub - sub[:1]).abs().sum(dim=0) == 0
-    return constant

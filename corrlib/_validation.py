@@ -125,3 +125,97 @@ def scan_nonfinite(
         )
         t = torch.where(is_inf, torch.zeros_like(t), t)
     return t, nan_columns, infinite_columns
+
+
+def check_square(t: torch.Tensor, name: str) -> None:
+    """Raise ``ValueError`` unless ``t`` is a non-empty square 2-D matrix ``(d, d)``.
+
+    The message names ``name`` and gives the shape (a scalar's shape is ``()``).
+    """
+    if t.ndim != 2 or t.shape[0] != t.shape[1] or t.shape[0] == 0:
+        raise ValueError(
+            f"{name} must be a non-empty square 2-D (d, d) matrix, got shape {tuple(t.shape)}"
+        )
+
+
+# Symmetry tolerance, in units of the compute dtype's machine epsilon, relative to the largest
+# finite magnitude in the matrix (at least 1): 1e3 eps is about 1.2e-4 in float32 and 2.2e-13
+# in float64, loose enough for a covariance computed by a BLAS that blocks its two triangles
+# differently, and far below any asymmetry that is a real mistake.
+SYMMETRY_EPS_FACTOR = 1e3
+
+
+def check_symmetric(t: torch.Tensor, name: str) -> None:
+    """Raise ``ValueError`` unless the square matrix ``t`` equals its transpose up to rounding.
+
+    One rule for the whole library:
+
+    * **Tolerance**: ``|t[i, j] - t[j, i]| <= 1e3 * eps * max(1, max |t|)``, where ``eps`` is
+      the machine epsilon of the dtype ``t`` is computed in (float32 for half precision) and
+      ``max |t|`` runs over the finite entries.
+    * **NaN**: a NaN must be mirrored by a NaN (``t[i, j]`` is NaN exactly when ``t[j, i]``
+      is, as in the NaN row and column of a constant feature); mirrored NaNs, and equal
+      mirrored infinities, count as equal. A NaN facing a number is an asymmetry.
+
+    Whether NaN is allowed at all is the caller's decision (check it separately).
+    """
+    check_square(t, name)
+    work = t.detach()
+    work = work.to(compute_dtype(work.dtype))
+    mirrored = work.T
+    same = (work == mirrored) | (torch.isnan(work) & torch.isnan(mirrored))
+    if bool(same.all()):
+        return
+    finite = torch.isfinite(work)
+    scale = max(float(torch.where(finite, work.abs(), 0.0).max()), 1.0)
+    tol = SYMMETRY_EPS_FACTOR * torch.finfo(work.dtype).eps * scale
+    diff = torch.where(same, 0.0, (work - mirrored).abs())
+    diff = torch.nan_to_num(diff, nan=float("inf"))
+    worst = float(diff.max())
+    if not worst <= tol:
+        raise ValueError(
+            f"{name} of shape {tuple(t.shape)} is not symmetric "
+            f"(largest |{name} - {name}.T| is {worst:.3g}, tolerance {tol:.3g})"
+        )
+
+
+def constant_columns(
+    t: torch.Tensor, *, mean: torch.Tensor | None = None, ss: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Which columns of ``t`` are exactly constant: every value equal to the column's first.
+
+    This is the one constancy rule of corrlib (correlation, CKA, monitors). No variance
+    threshold decides: data on a tiny scale, such as noise of size 1e-9, are not constant, and
+    the rounding residue a constant column leaves after centring is not variance. A column
+    holding a NaN is not constant (NaN equals nothing).
+
+    Parameters
+    ----------
+    t : Tensor, shape ``(n, d)`` or ``(n,)``
+        The data (samples in rows).
+    mean, ss : Tensor, shape ``(d,)``, optional
+        The columns' computed means and centred sums of squares, when the caller has them. They
+        only pick *candidates* (a constant column's computed mean is off by at most about
+        ``n * eps`` relative, so its ``ss`` is below ``n * (2 n eps |mean|)^2``); the candidates
+        are then compared value by value, so the exact test costs almost nothing on ordinary
+        data. Without them every column is compared.
+
+    Returns
+    -------
+    Tensor of bool, shape ``(d,)`` (0-d for a 1-D ``t``)
+    """
+    if t.ndim == 1:
+        return constant_columns(t[:, None], mean=mean, ss=ss)[0]
+    t = t.detach()
+    if mean is None or ss is None:
+        return (t == t[:1]).all(dim=0)
+    n = t.shape[0]
+    ss = ss.detach()
+    eps = torch.finfo(ss.dtype).eps if ss.is_floating_point() else 0.0
+    bound = n * (2 * n * eps * mean.detach().abs()) ** 2
+    candidates = torch.nonzero(~(ss > bound)).squeeze(1)
+    constant = torch.zeros(t.shape[1], dtype=torch.bool, device=t.device)
+    if candidates.numel():
+        sub = t[:, candidates]
+        constant[candidates] = (sub == sub[:1]).all(dim=0)
+    return constant

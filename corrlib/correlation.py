@@ -21,6 +21,7 @@ from corrlib._validation import (
     check_ndim,
     check_same_length,
     compute_dtype,
+    constant_columns,
     scan_nonfinite,
 )
 from corrlib._warnings import ConstantInputWarning
@@ -246,8 +247,8 @@ def _corr_from_moments(
 ) -> torch.Tensor:
     """Pearson correlation of NaN-free data from their centred moments ``m``."""
     out_dtype = x.dtype
-    const_x = _moments.constant_columns(x, m.mean_x, m.ss_x)
-    const_y = const_x if y is None else _moments.constant_columns(y, m.mean_y, m.ss_y)
+    const_x = constant_columns(x, mean=m.mean_x, ss=m.ss_x)
+    const_y = const_x if y is None else constant_columns(y, mean=m.mean_y, ss=m.ss_y)
     if _out_of_range(m.ss_x, const_x) or _out_of_range(m.ss_y, const_y):
         # Sums of squares under- or overflowed (values near 1e-160 or 1e160 in float64):
         # correlation is scale-free, so divide every column by its largest magnitude.

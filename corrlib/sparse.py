@@ -23,6 +23,8 @@ from corrlib._validation import (
     as_float_tensor,
     check_min_samples,
     check_ndim,
+    check_square,
+    check_symmetric,
     compute_dtype,
 )
 
@@ -77,7 +79,7 @@ def threshold_corr(
     if not 0.0 <= tau <= 1.0:  # also refuses NaN
         raise ValueError(f"tau must be in [0, 1], got {tau!r}")
     c = _square(C, "C")
-    _check_symmetric(c, "C")
+    check_symmetric(c, "C")
     c = (c + c.T) / 2  # make the result exactly symmetric
     magnitude = c.abs()
     if mode == "hard":
@@ -232,7 +234,7 @@ def partial_corr(x: Any = None, *, precision: Any = None) -> torch.Tensor:
         _check_finite(p, "precision")
         out_dtype = p.dtype
         p = p.to(compute_dtype(p.dtype))
-        _check_symmetric(p, "precision")
+        check_symmetric(p, "precision")
         p = (p + p.T) / 2
         _check_positive_definite(p, "precision")
     r = -_normalise(p)
@@ -247,8 +249,7 @@ def partial_corr(x: Any = None, *, precision: Any = None) -> torch.Tensor:
 def _square(M: Any, name: str) -> torch.Tensor:
     """``M`` as a float tensor, checked to be a non-empty square matrix."""
     t = as_float_tensor(M, name)
-    if t.ndim != 2 or t.shape[0] != t.shape[1] or t.shape[0] == 0:
-        raise ValueError(f"{name} must be a square (d, d) matrix, got shape {tuple(t.shape)}")
+    check_square(t, name)
     return t
 
 
@@ -264,20 +265,6 @@ def _finite_data(x: Any) -> tuple[torch.Tensor, torch.dtype]:
 def _check_finite(t: torch.Tensor, name: str) -> None:
     if not bool(torch.isfinite(t).all()):
         raise ValueError(f"{name} of shape {tuple(t.shape)} contains NaN or infinite values")
-
-
-def _check_symmetric(t: torch.Tensor, name: str) -> None:
-    """Raise unless ``t`` is symmetric up to rounding (NaN entries are compared as equal)."""
-    t = t.detach()
-    tol = 1e-5 if compute_dtype(t.dtype) == torch.float32 else 1e-10
-    diff = torch.nan_to_num(t - t.T, nan=0.0).abs()
-    scale = torch.nan_to_num(t, nan=0.0, posinf=0.0, neginf=0.0).abs().max().clamp(min=1.0)
-    worst = float(diff.max()) if diff.numel() else 0.0
-    if not worst <= tol * float(scale):
-        raise ValueError(
-            f"{name} of shape {tuple(t.shape)} is not symmetric "
-            f"(largest |{name} - {name}.T| is {worst:.3g})"
-        )
 
 
 def _check_positive_definite(m: torch.Tensor, name: str) -> None:

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from corrlib import _moments
-from corrlib._validation import as_float_tensor, check_ndim, compute_dtype
+from corrlib._validation import as_float_tensor, check_ndim, compute_dtype, constant_columns
 from corrlib._warnings import ConstantInputWarning
 
 # Result dtypes a state can have, by code (for exchanging them between ranks).
@@ -134,7 +134,7 @@ class RunningCorrelation(nn.Module):
             self._adopt_dtype(x.dtype)
         x = x.to(self.state_dtype)
         part = _moments.centred_gram(x)
-        varies = ~_moments.constant_columns(x, part.mean_x, part.ss_x)
+        varies = ~constant_columns(x, mean=part.mean_x, ss=part.ss_x)
         self._fold(part, x[0], varies)
         return self
 

@@ -41,6 +41,8 @@ from corrlib._validation import (
     as_float_tensor,
     check_min_samples,
     check_ndim,
+    check_square,
+    check_symmetric,
     compute_dtype,
 )
 
@@ -74,24 +76,15 @@ def condition_number(cov: Any, eps: float = 0.0) -> torch.Tensor:
         If ``cov`` is not a square 2-D matrix, is not symmetric, or ``eps`` is negative.
     """
     c = as_float_tensor(cov, "cov")
-    check_ndim(c, 2, "cov")
-    if c.shape[0] != c.shape[1]:
-        raise ValueError(f"cov must be a square matrix, got shape {tuple(c.shape)}")
+    check_square(c, "cov")
     if eps < 0:
         raise ValueError(f"eps must be >= 0, got {eps}")
     work = c.to(compute_dtype(c.dtype))
-    _check_symmetric(work, "cov")
+    if not bool(torch.isfinite(work).all()):
+        raise ValueError(f"cov of shape {tuple(c.shape)} contains NaN or infinite values")
+    check_symmetric(work, "cov")
     eigvals = torch.linalg.eigvalsh(work).clamp(min=0) + eps
     return (eigvals[-1] / eigvals[0]).to(c.dtype)
-
-
-def _check_symmetric(c: torch.Tensor, name: str) -> None:
-    """Raise ``ValueError`` unless ``c`` equals its transpose up to rounding."""
-    tol = 1e3 * torch.finfo(c.dtype).eps * max(float(c.abs().max()), 1.0)
-    if not bool(torch.isfinite(c).all()):
-        raise ValueError(f"{name} must be finite")
-    if float((c - c.T).abs().max()) > tol:
-        raise ValueError(f"{name} must be symmetric; max |{name} - {name}.T| exceeds {tol:.2e}")
 
 
 class _Whitening(nn.Module):
