@@ -31,7 +31,7 @@ class BootstrapInterval(NamedTuple):
 def _n_rows(x: Any, name: str) -> int:
     shape = tuple(x.shape) if hasattr(x, "shape") else np.shape(x)
     if len(shape) == 0:
-        raise ValueError(f"{name} must have a sample dimension (dim 0), got a scalar")
+        raise ValueError(f"{name} must have a sample dimension (dim 0), got a scalar of shape ()")
     return int(shape[0])
 
 
