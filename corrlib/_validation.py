@@ -14,6 +14,7 @@ input's own dtype.
 from __future__ import annotations
 
 import math
+import numbers
 from typing import Any
 
 import numpy as np
@@ -113,10 +114,7 @@ def check_lag(max_lag: Any, n: int, name: str = "max_lag") -> int:
 
     Infinite, NaN, negative, fractional and boolean values are refused (not truncated).
     """
-    try:
-        value = float(max_lag)
-    except (TypeError, ValueError):
-        value = math.nan
+    value = float(max_lag) if isinstance(max_lag, numbers.Real) else math.nan
     if (
         isinstance(max_lag, bool)
         or not math.isfinite(value)

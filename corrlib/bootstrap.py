@@ -121,6 +121,8 @@ def bootstrap_ci(
         value = statistic(*args)
         if isinstance(value, torch.Tensor):
             value = value.detach().cpu()
+            if value.is_floating_point():  # numpy holds no bfloat16
+                value = value.double()
         return torch.as_tensor(np.asarray(value, dtype=np.float64))
 
     gen = torch.Generator().manual_seed(int(seed))
