@@ -71,12 +71,17 @@ def _pearson_block(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, bool
     cb = torch.nan_to_num(torch.nanmean(b, dim=0), nan=0.0)
     xa = torch.where(va, a - ca, 0.0)
     xb = torch.where(vb, b - cb, 0.0)
-    count = ma.T @ mb
-    sum_a = xa.T @ mb
-    sum_b = ma.T @ xb
-    sq_a = (xa * xa).T @ mb
-    sq_b = ma.T @ (xb * xb)
-    cross = xa.T @ xb
+    # One product gives all six sums: [X, V, X^2]^T [Y, V, Y^2] holds every block needed.
+    da, db = a.shape[1], b.shape[1]
+    left = torch.cat([xa, ma, xa * xa], dim=1)
+    right = torch.cat([xb, mb, xb * xb], dim=1)
+    prod = left.T @ right
+    cross = prod[:da, :db]
+    sum_b = prod[da : 2 * da, :db]
+    sum_a = prod[:da, db : 2 * db]
+    count = prod[da : 2 * da, db : 2 * db]
+    sq_b = prod[da : 2 * da, 2 * db :]
+    sq_a = prod[2 * da :, db : 2 * db]
     safe = torch.where(count > 0, count, torch.ones_like(count))
     cov = cross - sum_a * sum_b / safe
     ss_a = sq_a - sum_a * sum_a / safe

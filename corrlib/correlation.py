@@ -263,7 +263,12 @@ def _correlate(
         # NaN columns are masked anyway: keep them out of the constancy warning.
         r = _complete_corr(xz, yz, method, chunk_size, notes, nan_x, nan_y)
         return _mask(r, nan_x, nan_y)
-    r = _complete_corr(xz, yz, method, chunk_size, notes, nan_x, nan_y)
+    if bool(nan_x.all()) or (y is not None and bool(nan_y.all())):
+        # every entry is recomputed on pairwise-complete rows: skip the complete-data kernel
+        d_y = x.shape[1] if y is None else y.shape[1]
+        r = torch.full((x.shape[1], d_y), float("nan"), dtype=x.dtype, device=x.device)
+    else:
+        r = _complete_corr(xz, yz, method, chunk_size, notes, nan_x, nan_y)
     return _pairwise.pairwise_complete(r, x, y, nan_x, nan_y, method, notes)
 
 
