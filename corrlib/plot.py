@@ -16,7 +16,7 @@ import matplotlib as mpl
 import numpy as np
 import torch
 
-from corrlib._validation import as_float_tensor, check_ndim
+from corrlib._validation import as_float_tensor, check_ndim, check_square, check_symmetric
 
 __all__ = ["acf_plot", "corr_clustermap", "corr_heatmap", "use_course_style"]
 
@@ -194,8 +194,7 @@ def corr_clustermap(
         raise ValueError(f"C needs at least 2 variables to cluster, got shape {values.shape}")
     if not np.isfinite(values).all():
         raise ValueError("C contains NaN or infinite values; they cannot be clustered")
-    if not np.allclose(values, values.T, rtol=1e-5, atol=1e-6):
-        raise ValueError(f"C of shape {values.shape} is not symmetric")
+    check_symmetric(torch.from_numpy(values), "C")
     if method in ("ward", "centroid", "median"):
         raise ValueError(f"method={method!r} needs Euclidean data; use 'average' or 'complete'")
     dist = 1.0 - (np.abs(values) if absolute else values)
@@ -312,10 +311,7 @@ def _square_matrix(
     if hasattr(C, "to_numpy"):
         C = np.array(C.to_numpy(), dtype=np.float64)  # a writable copy (pandas may give read-only)
     t = as_float_tensor(C, name)
-    if t.ndim != 2 or t.shape[0] != t.shape[1]:
-        raise ValueError(f"{name} must be a square (d, d) matrix, got shape {tuple(t.shape)}")
-    if t.shape[0] == 0:
-        raise ValueError(f"{name} is empty, got shape {tuple(t.shape)}")
+    check_square(t, name)
     if labels is not None:
         labels = [str(label) for label in labels]
         if len(labels) != t.shape[0]:
