@@ -13,9 +13,9 @@ import math
 import warnings
 from typing import Any
 
-import scipy.fft
 import torch
 
+from corrlib._lazy import lazy_import
 from corrlib._validation import (
     as_float_tensor,
     check_min_samples,
@@ -24,6 +24,8 @@ from corrlib._validation import (
     compute_dtype,
 )
 from corrlib._warnings import ConstantInputWarning
+
+scipy = lazy_import("scipy")  # scipy.fft is imported on the first FFT, not with corrlib
 
 
 def _fft_length(n: int) -> int:

@@ -7,10 +7,12 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import torch
-from scipy import stats
 
+from corrlib._lazy import lazy_import
 from corrlib._validation import as_float_tensor
 from corrlib.correlation import pearson
+
+stats = lazy_import("scipy.stats")  # slow to import; needed only for intervals and p-values
 
 
 class ConfidenceInterval(NamedTuple):
