@@ -28,9 +28,11 @@ __all__ = ["FeatureCorrelationMonitor"]
 class FeatureCorrelationMonitor:
     """Correlation matrices of named layers' features, one per epoch, with summaries.
 
-    For each layer it keeps a :class:`corrlib.RunningCorrelation` (float64) that streams over
-    the batches of an epoch, then stores the correlation matrix and its summaries and starts
-    again. It is a :func:`corrlib.training.fit` callback.
+    The layers' outputs are recorded by an :class:`~corrlib.activations.ActivationRecorder`,
+    which hands each one to a per-layer :class:`corrlib.RunningCorrelation` (float64) instead
+    of keeping it; at the end of an epoch the monitor stores the correlation matrix and its
+    summaries (:mod:`corrlib.summaries`) and starts again. It is a
+    :func:`corrlib.training.fit` callback.
 
     Parameters
     ----------
@@ -47,6 +49,7 @@ class FeatureCorrelationMonitor:
           attaches it for the run, or use ``with monitor:``.
         * a loader (e.g. the validation loader): at each call the monitor runs the model over it
           in eval mode, without gradients, and measures the model as it is at that moment.
+          Its batches are ``(inputs, ...)`` tuples or bare input tensors.
     spatial : {"positions", "mean"}
         How convolutional outputs ``(N, C, H, W)`` become features; see
         :func:`as_feature_matrix`. Features are channels in both cases.

@@ -275,12 +275,23 @@ def unbiased_hsic(x: Any, y: Any) -> torch.Tensor:
     Returns
     -------
     Tensor, 0-d
+        In the promoted dtype of the inputs (float16 and bfloat16 are computed in float32).
         Exactly 0 when a representation is exactly constant (it has no variance to share).
+        HSIC grows with the fourth power of the data's scale: a value beyond float16's range
+        (about 6.5e4) becomes ``inf`` with a ``RuntimeWarning``; use float32 inputs then.
     """
     a, b, out_dtype = _prepare_pair(x, y)
     _check_debiased_n(a.n)
     n = a.n
-    return (_dot(a, b, True) / (n * (n - 3))).to(out_dtype)
+    value = _dot(a, b, True) / (n * (n - 3))
+    out = value.to(out_dtype)
+    if bool(torch.isfinite(value)) and not bool(torch.isfinite(out)):
+        warnings.warn(
+            f"unbiased HSIC = {float(value):.3g} overflows {out_dtype}; pass float32 inputs",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+    return out
 
 
 def _common_dtype(tensors: Sequence[torch.Tensor]) -> torch.dtype:

@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 
-from corrlib._validation import as_float_tensor, check_square
+from corrlib._validation import as_float_tensor, check_square, compute_dtype
 
 __all__ = ["effective_rank", "mean_abs_offdiag"]
 
@@ -29,7 +29,8 @@ def mean_abs_offdiag(c: Any) -> torch.Tensor:
     Returns
     -------
     Tensor
-        0-d tensor in ``c``'s dtype and device. NaN entries (the rows and columns of constant
+        0-d tensor in ``c``'s dtype and device (float16 and bfloat16 are averaged in float32).
+        NaN entries (the rows and columns of constant
         features) are left out of the mean; NaN if no off-diagonal entry is finite.
     """
     t = as_float_tensor(c, "C")
@@ -38,7 +39,8 @@ def mean_abs_offdiag(c: Any) -> torch.Tensor:
     if d < 2:
         raise ValueError(f"C needs at least 2 features to have off-diagonal entries, got {d}")
     off = t[~torch.eye(d, dtype=torch.bool, device=t.device)].abs()
-    return off.nanmean()
+    # summed in float32 for half precision: a float16 sum of d^2 entries overflows early
+    return off.to(compute_dtype(t.dtype)).nanmean().to(t.dtype)
 
 
 def effective_rank(c: Any) -> torch.Tensor:
@@ -57,7 +59,7 @@ def effective_rank(c: Any) -> torch.Tensor:
     Returns
     -------
     Tensor
-        0-d tensor in ``c``'s dtype (float32 for half precision) and device.
+        0-d tensor in ``c``'s dtype and device (float16 and bfloat16 are computed in float32).
 
     References
     ----------
@@ -70,10 +72,10 @@ def effective_rank(c: Any) -> torch.Tensor:
         raise ValueError("C must have at least one feature, got shape (0, 0)")
     if not bool(torch.isfinite(t).all()):
         raise ValueError("C contains NaN or infinite entries; drop those features first")
-    s = torch.linalg.svdvals(t.to(torch.promote_types(t.dtype, torch.float32)))
+    s = torch.linalg.svdvals(t.to(compute_dtype(t.dtype)))
     total = s.sum()
     if not bool(total > 0):
         raise ValueError("C is the zero matrix; its effective rank is undefined")
     p = s / total
     entropy = -torch.special.xlogy(p, p).sum()
-    return entropy.exp()
+    return entropy.exp().to(t.dtype)

@@ -363,3 +363,16 @@ def test_ddp_example_uses_the_library_summary():
     source = (Path(__file__).parents[1] / "examples" / "ddp_feature_correlation.py").read_text()
     assert "from corrlib.summaries import mean_abs_offdiag" in source
     assert "def _mean_abs_offdiag" not in source
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_summaries_of_half_precision_matrices_are_computed_in_float32(dtype):
+    # magnitude ~300 over 64 x 64 entries: a float16 sum of the entries would overflow
+    c = 300 * torch.randn(64, 64, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    c = c.to(dtype)
+    reference = c.double()
+    for fn in (mean_abs_offdiag, effective_rank):
+        value = fn(c)
+        assert value.dtype == dtype and bool(torch.isfinite(value))
+        expected = float(fn(reference))
+        assert float(value) == pytest.approx(expected, rel=torch.finfo(dtype).eps)

@@ -471,3 +471,20 @@ def test_minibatch_cka_sync_without_process_group_is_a_no_op() -> None:
     before = acc.compute()
     assert acc.sync() is acc
     assert torch.equal(acc.compute(), before) and acc.n_batches == 1
+
+
+def test_unbiased_hsic_overflowing_float16_warns() -> None:
+    g = torch.Generator().manual_seed(12)
+    x = 300 * torch.randn(200, 16, generator=g, dtype=torch.float64)
+    y = x[:, :8] + 300 * torch.randn(200, 8, generator=g, dtype=torch.float64)
+    with pytest.warns(RuntimeWarning, match="overflows torch.float16") as caught:
+        assert torch.isinf(unbiased_hsic(x.half(), y.half()))
+    assert [w.filename for w in caught] == [__file__]
+    value = unbiased_hsic(x.bfloat16(), y.bfloat16())  # bfloat16 has float32's range
+    assert value.dtype == torch.bfloat16
+    expected = float(unbiased_hsic(x.bfloat16().double(), y.bfloat16().double()))
+    assert float(value) == pytest.approx(expected, rel=1e-2)
+    for dtype in (torch.float16, torch.bfloat16):  # CKA itself is bounded: always finite
+        assert float(linear_cka(x.to(dtype), y.to(dtype))) == pytest.approx(
+            float(linear_cka(x, y)), abs=2e-3
+        )
