@@ -488,3 +488,18 @@ def test_unbiased_hsic_overflowing_float16_warns() -> None:
         assert float(linear_cka(x.to(dtype), y.to(dtype))) == pytest.approx(
             float(linear_cka(x, y)), abs=2e-3
         )
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_minibatch_cka_state_follows_cuda_batches() -> None:
+    g = torch.Generator().manual_seed(13)
+    x = torch.randn(128, 6, generator=g)
+    y = x[:, :3] + torch.randn(128, 3, generator=g)
+    on_gpu, on_cpu = MinibatchCKA(), MinibatchCKA()
+    for xb, yb in zip(x.split(32), y.split(32), strict=True):
+        on_gpu.update(xb.cuda(), yb.cuda())
+        on_cpu.update(xb, yb)
+    assert on_gpu.cross.device.type == "cuda" and on_gpu.compute().device.type == "cuda"
+    assert float(on_gpu.compute()) == pytest.approx(float(on_cpu.compute()), rel=1e-4)
+    with pytest.raises(ValueError, match="state holding data"):
+        on_gpu.update(x[:8], y[:8])
