@@ -1,13 +1,24 @@
-"""Centred co-moments: the numerically stable kernel behind every Pearson correlation.
+"""Centred co-moments and the one moments-to-correlation step behind every Pearson correlation.
 
 The one-pass formula ``sum(x*y) - n*mean(x)*mean(y)`` loses all precision when the data sit
 far from zero (in float32, an offset of 1e4 on unit-variance data leaves about one correct
-digit). corrlib therefore centres before multiplying: a two-pass computation for data held in
-memory, and Chan et al.'s pairwise merge of centred chunks for data that arrive in pieces. Both
-are exact in exact arithmetic and accurate to the data's own precision in floats. The one
-exception is a matrix whose columns are already nearly centred (mean within about 1.7 standard
-deviations of zero): there the raw product loses at most two bits to the subtraction of the
-mean, and saves the centring pass (see :func:`_gram_if_well_centred`).
+digit). corrlib therefore *shifts* each column by a centre ``c`` close to its mean before
+multiplying, and subtracts ``n * m m^T`` for the small remaining mean ``m`` of the shifted
+data. That subtraction loses about ``log2(kappa)`` bits, ``kappa = sum(xs^2) / sum((xs - m)^2)``
+(at most 2 bits here, or the data are shifted again by their exact mean). The centre is the
+mean of the first rows: no separate pass over the data is needed to find it, the shifted copy
+carries a column of ones so that one matrix product also gives the column sums, and
+``x - c`` is exact in floating point for values within a factor 2 of ``c`` (Sterbenz). Data
+whose columns already sit close to zero (zero-mean or post-ReLU activations) skip the copy and
+multiply the raw data.
+
+Data that arrive in pieces are shifted by one fixed reference row and merged with Chan,
+Golub and LeVeque's pairwise rule (:func:`merge`, :func:`chunked_gram`): with a fixed shift
+the running mean stays small, so its updates do not fall below half an ulp (a running mean
+near 1e5 in float32 stops moving for updates under 4e-3).
+
+:func:`correlation` turns moments into correlations, with the same edge cases for every
+caller (``corr_matrix``, ``RunningCorrelation.compute``, ``sparse.cov_to_corr``).
 """
 
 from __future__ import annotations
@@ -16,14 +27,12 @@ from dataclasses import dataclass
 
 import torch
 
-# Rows per block when centring on the CPU: a block fits in cache, so centring costs little
-# beyond the matrix product itself (measured in ``benchmarks/bench_corr.py``).
-_CPU_BLOCK_ROWS = 4096
-
-# Largest cancellation factor sum(x^2) / sum((x - mean)^2) for which the raw product is used.
+# Largest cancellation factor sum(xs^2) / sum((xs - m)^2) accepted for the shifted product.
 _MAX_CANCELLATION = 4.0
-# Rows used to screen for a large offset before spending a matrix product on the raw data.
+# Rows whose mean is the shift, and which screen whether the raw data need a shift at all.
 _SCREEN_ROWS = 1024
+# Up to this many columns in all, x and y share one shifted copy and one product.
+_STACK_COLUMNS = 64
 
 
 @dataclass
@@ -45,82 +54,159 @@ class Moments:
 def centred_gram(x: torch.Tensor, y: torch.Tensor | None = None) -> Moments:
     """Centred cross-products of ``x`` and ``y`` (``y=None`` means ``x`` itself).
 
-    Two-pass (centre, then multiply), except for ``x`` alone when its columns sit close enough
-    to zero that the product of the raw data loses nothing that matters (see
-    :func:`_gram_if_well_centred`).
+    Differentiable (plain two-pass centring) when an input requires a gradient.
     """
+    if x.requires_grad or (y is not None and y.requires_grad):
+        return _two_pass(x, y)
+    if y is None and _well_centred(x[:_SCREEN_ROWS]):
+        m = _raw_gram(x)
+        if m is not None:
+            return m
+    cx = x[:_SCREEN_ROWS].mean(dim=0)
+    cy = None if y is None else y[:_SCREEN_ROWS].mean(dim=0)
+    m = _shifted_gram(x, cx, y, cy)
+    if m is None:  # the first rows were far from typical: shift by the exact means
+        m = _shifted_gram(x, x.mean(dim=0), y, None if y is None else y.mean(dim=0))
+    return _two_pass(x, y) if m is None else m
+
+
+def _two_pass(x: torch.Tensor, y: torch.Tensor | None) -> Moments:
     n = x.shape[0]
     mean_x = x.mean(dim=0)
+    xc = x - mean_x
     if y is None:
-        quick = _gram_if_well_centred(x, mean_x)
-        if quick is not None:
-            return quick
-    mean_y = mean_x if y is None else y.mean(dim=0)
-    needs_grad = x.requires_grad or (y is not None and y.requires_grad)
-    blocked = x.device.type == "cpu" and not needs_grad
-    if blocked and n > _CPU_BLOCK_ROWS:
-        cross = _blocked_cross(x, mean_x, y, mean_y)
-    else:
-        xc = x - mean_x
-        yc = xc if y is None else y - mean_y
-        cross = xc.T @ yc
-    if y is None:
+        cross = xc.T @ xc
         ss = torch.diagonal(cross).clone()
         return Moments(n, mean_x, mean_x, cross, ss, ss)
-    ss_x = ((x - mean_x) ** 2).sum(dim=0)
-    ss_y = ((y - mean_y) ** 2).sum(dim=0)
-    return Moments(n, mean_x, mean_y, cross, ss_x, ss_y)
+    mean_y = y.mean(dim=0)
+    yc = y - mean_y
+    return Moments(n, mean_x, mean_y, xc.T @ yc, (xc * xc).sum(dim=0), (yc * yc).sum(dim=0))
 
 
-def _gram_if_well_centred(x: torch.Tensor, mean: torch.Tensor) -> Moments | None:
-    """``x^T x - n m m^T`` when that is as accurate as centring first, else ``None``.
-
-    Subtracting ``n m m^T`` cancels what the mean contributed to ``x^T x``. For column ``i``
-    the cancellation factor is ``kappa_i = sum(x_i^2) / sum((x_i - m_i)^2)``; the result loses
-    about ``log2(kappa)`` bits. With every ``kappa_i <= 4`` (at most two bits, e.g. data whose
-    mean is within 1.7 standard deviations of zero) one matrix product on the raw data
-    suffices, and no centred copy is made. Data with a large offset fail the test and are
-    centred first; a small sample of rows screens them out before the product is spent.
-    """
-    n = x.shape[0]
-    head = x[:_SCREEN_ROWS]
+def _well_centred(head: torch.Tensor) -> bool:
+    """Whether the first rows suggest that the raw product loses at most two bits."""
     head_mean = head.mean(dim=0)
     head_sq = (head * head).sum(dim=0)
     head_ss = ((head - head_mean) ** 2).sum(dim=0)
-    if not bool((head_sq <= 2 * _MAX_CANCELLATION * head_ss).all()):
-        return None
+    return bool((head_sq <= 2 * _MAX_CANCELLATION * head_ss).all())
+
+
+def _raw_gram(x: torch.Tensor) -> Moments | None:
+    """``x^T x - n m m^T`` on the raw data, or ``None`` if that cancels more than two bits."""
+    n = x.shape[0]
+    mean = x.sum(dim=0) / n
     gram = x.T @ x
-    sq = torch.diagonal(gram)
-    ss = sq - n * mean * mean
-    if not bool((sq <= _MAX_CANCELLATION * ss).all()):
+    return _from_shifted_products(n, None, mean, gram, None, None, None)
+
+
+def _shifted_gram(
+    x: torch.Tensor, cx: torch.Tensor, y: torch.Tensor | None, cy: torch.Tensor | None
+) -> Moments | None:
+    """Moments from one product of the shifted data ``[x - cx, (y - cy), 1]``.
+
+    ``None`` when the shift left too large a mean (cancellation factor above 4).
+    """
+    n, d_x = x.shape
+    cx = torch.nan_to_num(cx, nan=0.0, posinf=0.0, neginf=0.0)
+    if y is None:
+        buf = _augmented([(x, cx)])
+        gram = buf.T @ buf
+        sums = gram[:d_x, d_x]
+        return _from_shifted_products(n, cx, sums, gram[:d_x, :d_x], None, None, None)
+    assert cy is not None
+    cy = torch.nan_to_num(cy, nan=0.0, posinf=0.0, neginf=0.0)
+    d_y = y.shape[1]
+    if d_x + d_y <= _STACK_COLUMNS:
+        buf = _augmented([(x, cx), (y, cy)])
+        gram = buf.T @ buf
+        d = d_x + d_y
+        return _from_shifted_products(
+            n,
+            cx,
+            gram[:d_x, d],
+            gram[:d_x, d_x:d],
+            cy,
+            gram[d_x:d, d],
+            (torch.diagonal(gram)[:d_x], torch.diagonal(gram)[d_x:d]),
+        )
+    bx, by = _augmented([(x, cx)]), _augmented([(y, cy)])
+    gram = bx.T @ by
+    sq_x = (bx[:, :d_x] ** 2).sum(dim=0)
+    sq_y = (by[:, :d_y] ** 2).sum(dim=0)
+    return _from_shifted_products(
+        n, cx, gram[:d_x, d_y], gram[:d_x, :d_y], cy, gram[d_x, :d_y], (sq_x, sq_y)
+    )
+
+
+def _augmented(blocks: list[tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:
+    """``[b_1 - c_1, b_2 - c_2, ..., 1]`` in one new buffer (the shift and the copy in one pass)."""
+    n = blocks[0][0].shape[0]
+    width = sum(b.shape[1] for b, _ in blocks)
+    ref = blocks[0][0]
+    buf = torch.empty(n, width + 1, dtype=ref.dtype, device=ref.device)
+    start = 0
+    for b, c in blocks:
+        torch.sub(b, c, out=buf[:, start : start + b.shape[1]])
+        start += b.shape[1]
+    buf[:, width] = 1
+    return buf
+
+
+def _from_shifted_products(
+    n: int,
+    cx: torch.Tensor | None,
+    sums_or_mean_x: torch.Tensor,
+    gram: torch.Tensor,
+    cy: torch.Tensor | None,
+    sums_y: torch.Tensor | None,
+    squares: tuple[torch.Tensor, torch.Tensor] | None,
+) -> Moments | None:
+    """Moments from the products of shifted data; ``None`` if the shift was not good enough.
+
+    ``cx`` is ``None`` for unshifted data, whose mean is passed in ``sums_or_mean_x``; else
+    that argument holds the column sums of the shifted data. ``sums_y`` and ``squares`` (the
+    sums of squares of the shifted x and y) are given for a cross block.
+    """
+    if cx is None:
+        mx = sums_or_mean_x
+        cx = torch.zeros_like(mx)
+    else:
+        mx = sums_or_mean_x / n
+    if sums_y is None:  # symmetric: gram is x_s^T x_s
+        sq = torch.diagonal(gram)
+        cross = gram - n * torch.outer(mx, mx)
+        if not _acceptable(sq, torch.diagonal(cross)):
+            return None
+        cross = (cross + cross.T) / 2
+        ss = torch.diagonal(cross).clone()
+        mean = cx + mx
+        return Moments(n, mean, mean, cross, ss, ss)
+    assert cy is not None and squares is not None
+    my = sums_y / n
+    ss_x = squares[0] - n * mx * mx
+    ss_y = squares[1] - n * my * my
+    if not (_acceptable(squares[0], ss_x) and _acceptable(squares[1], ss_y)):
         return None
-    cross = gram - n * torch.outer(mean, mean)
-    ss = torch.diagonal(cross).clone()
-    return Moments(n, mean, mean, cross, ss, ss)
+    cross = gram - n * torch.outer(mx, my)
+    return Moments(n, cx + mx, cy + my, cross, ss_x, ss_y)
 
 
-def _blocked_cross(
-    x: torch.Tensor, mean_x: torch.Tensor, y: torch.Tensor | None, mean_y: torch.Tensor
-) -> torch.Tensor:
-    """``(x - mean_x)^T (y - mean_y)`` accumulated block by block (no full centred copy)."""
-    d_x = x.shape[1]
-    d_y = d_x if y is None else y.shape[1]
-    cross = torch.zeros(d_x, d_y, dtype=x.dtype, device=x.device)
-    buf_x = torch.empty(_CPU_BLOCK_ROWS, d_x, dtype=x.dtype, device=x.device)
-    buf_y = buf_x if y is None else torch.empty(_CPU_BLOCK_ROWS, d_y, dtype=x.dtype)
-    for start in range(0, x.shape[0], _CPU_BLOCK_ROWS):
-        bx = x[start : start + _CPU_BLOCK_ROWS]
-        cx = torch.sub(bx, mean_x, out=buf_x[: bx.shape[0]])
-        if y is None:
-            cy = cx
-        else:
-            cy = torch.sub(y[start : start + _CPU_BLOCK_ROWS], mean_y, out=buf_y[: bx.shape[0]])
-        cross.addmm_(cx.T, cy)
-    return cross
+def _acceptable(sq: torch.Tensor, ss: torch.Tensor) -> bool:
+    """Whether subtracting the mean cancelled at most two bits in every column.
+
+    Non-finite sums (NaN or infinite data, overflow) are accepted here: the caller detects and
+    handles them, and a second shift would not change them.
+    """
+    ok = (sq <= _MAX_CANCELLATION * ss) | ~torch.isfinite(sq) | (sq == 0)
+    return bool(ok.all())
 
 
 def merge(a: Moments, b: Moments) -> Moments:
-    """Combine the moments of two disjoint sets of rows (Chan, Golub and LeVeque, 1979)."""
+    """Combine the moments of two disjoint sets of rows (Chan, Golub and LeVeque, 1979).
+
+    Accurate when the means are small next to the spread of the data, as they are for data
+    shifted by a reference row; data far from zero should be shifted first.
+    """
     if a.n == 0:
         return b
     if b.n == 0:
@@ -139,13 +225,85 @@ def merge(a: Moments, b: Moments) -> Moments:
     )
 
 
+def shift_reference(x: torch.Tensor) -> torch.Tensor:
+    """A shift for data that arrive in pieces: the first row, with non-finite entries as 0."""
+    return torch.nan_to_num(x[0], nan=0.0, posinf=0.0, neginf=0.0)
+
+
 def chunked_gram(x: torch.Tensor, y: torch.Tensor | None, chunk_size: int) -> Moments:
-    """Centred cross-products computed ``chunk_size`` rows at a time, merged with Chan's rule."""
+    """Centred cross-products computed ``chunk_size`` rows at a time, merged with Chan's rule.
+
+    Every chunk is shifted by the same reference (the first row), so the merged means stay
+    small and keep their precision whatever the chunk size; the reference is added back at
+    the end.
+    """
+    rx = shift_reference(x)
+    ry = None if y is None else shift_reference(y)
     total: Moments | None = None
     for start in range(0, x.shape[0], chunk_size):
-        xb = x[start : start + chunk_size]
-        yb = None if y is None else y[start : start + chunk_size]
+        xb = x[start : start + chunk_size] - rx
+        yb = None if y is None or ry is None else y[start : start + chunk_size] - ry
         part = centred_gram(xb, yb)
         total = part if total is None else merge(total, part)
     assert total is not None
-    return total
+    mean_x = total.mean_x + rx
+    mean_y = mean_x if y is None or ry is None else total.mean_y + ry
+    return Moments(total.n, mean_x, mean_y, total.cross, total.ss_x, total.ss_y)
+
+
+def outer_sqrt(ss_x: torch.Tensor, ss_y: torch.Tensor) -> torch.Tensor:
+    """``sqrt(ss_x[i] * ss_y[j])`` for every pair, without under- or overflow in the product.
+
+    The product form makes identical columns give exactly 1; where the product would leave
+    the floating range, ``sqrt(ss_x[i]) * sqrt(ss_y[j])`` is used instead.
+    """
+    info = torch.finfo(ss_x.dtype)
+    lo, hi = info.tiny**0.5, info.max**0.5
+    in_x = (ss_x > lo) & (ss_x < hi)
+    in_y = (ss_y > lo) & (ss_y < hi)
+    both = in_x[:, None] & in_y[None, :]
+    product = torch.sqrt(
+        torch.where(both, ss_x[:, None] * ss_y[None, :], torch.ones_like(both, dtype=ss_x.dtype))
+    )
+    return torch.where(both, product, torch.sqrt(ss_x)[:, None] * torch.sqrt(ss_y)[None, :])
+
+
+def correlation(
+    cross: torch.Tensor,
+    ss_x: torch.Tensor,
+    ss_y: torch.Tensor,
+    bad_x: torch.Tensor,
+    bad_y: torch.Tensor,
+    *,
+    symmetric: bool,
+) -> torch.Tensor:
+    """The moments-to-correlation step: ``cross[i, j] / sqrt(ss_x[i] * ss_y[j])``.
+
+    The same edge cases for every caller:
+
+    * entries clipped to [-1, 1];
+    * ``sqrt(a * b)`` rather than ``sqrt(a) * sqrt(b)``, so identical columns give exactly 1,
+      except where the product would under- or overflow (then the roots are multiplied);
+    * rows flagged in ``bad_x`` and columns flagged in ``bad_y`` (constant, NaN or infinite
+      features: the caller decides and warns), and features whose sum of squares is not a
+      positive finite number, are NaN;
+    * ``symmetric=True`` (a matrix with itself) averages ``cross`` with its transpose, so the
+      result is exactly symmetric, and sets a unit diagonal on the features that have one.
+
+    Differentiable with respect to ``cross``, ``ss_x`` and ``ss_y``.
+    """
+    bad_x = bad_x | ~(ss_x > 0) | ~torch.isfinite(ss_x)
+    bad_y = bad_y | ~(ss_y > 0) | ~torch.isfinite(ss_y)
+    one = torch.ones((), dtype=ss_x.dtype, device=ss_x.device)
+    safe_x = torch.where(bad_x, one, ss_x)
+    safe_y = torch.where(bad_y, one, ss_y)
+    if symmetric:
+        cross = (cross + cross.T) / 2
+    r = (cross / outer_sqrt(safe_x, safe_y)).clamp(-1.0, 1.0)
+    if symmetric:
+        eye = torch.eye(r.shape[0], dtype=torch.bool, device=r.device)
+        r = torch.where(eye, torch.ones_like(r), r)
+    bad = bad_x[:, None] | bad_y[None, :]
+    if bool(bad.any()):
+        r = torch.where(bad, torch.full_like(r, float("nan")), r)
+    return r

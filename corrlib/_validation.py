@@ -1,14 +1,20 @@
 """Input checks shared by corrlib's functions.
 
 Every public function turns its inputs into tensors here, so that the rules are the same
-everywhere: tensors, numpy arrays and nested lists are accepted; integer and boolean data are
-cast to torch's default float dtype; complex data are refused; half precision is computed in
-float32 and the result cast back.
+everywhere: tensors, numpy arrays and nested lists are accepted; complex data are refused.
+
+Dtypes (:func:`as_data`): the *result* of a function is in the input's floating dtype, or in
+torch's default float dtype (float32 unless changed) for integer and boolean inputs, signed or
+unsigned (uint8 to uint64); with two inputs, in the promotion of their two result dtypes. The
+*computation* runs in float64 for integer inputs (exact up to 2^53, so timestamps near 1.7e9 or
+ids near 2^40 keep their value), in float32 for float16 and bfloat16, and otherwise in the
+input's own dtype.
 """
 
 from __future__ import annotations
 
-import warnings
+import math
+import numbers
 from typing import Any
 
 import numpy as np
@@ -22,12 +28,39 @@ _LOW_PRECISION = (torch.float16, torch.bfloat16)
 def as_float_tensor(x: Any, name: str = "x") -> torch.Tensor:
     """Return ``x`` as a floating-point tensor, without copying when it already is one.
 
-    Parameters
-    ----------
-    x : tensor, array or nested sequence
-        The data.
-    name : str
-        Name used in error messages.
+    Integer and boolean data are cast to torch's default float dtype. (Functions that must not
+    lose the value of large integers use :func:`as_data`, which computes them in float64.)
+
+    Raises
+    ------
+    TypeError
+        If ``x`` is complex, or cannot be turned into a numeric tensor.
+    """
+    t = as_real_tensor(x, name)
+    if not t.is_floating_point():
+        t = t.to(torch.get_default_dtype())
+    return t
+
+
+def compute_dtype(dtype: torch.dtype) -> torch.dtype:
+    """The dtype a computation runs in: float32 for float16 and bfloat16, float64 for integer
+    and boolean dtypes, otherwise ``dtype`` itself."""
+    if dtype in _LOW_PRECISION:
+        return torch.float32
+    if not dtype.is_floating_point:
+        return torch.float64
+    return dtype
+
+
+def result_dtype(dtype: torch.dtype) -> torch.dtype:
+    """The dtype of a result computed from data of ``dtype``: floating dtypes are kept, integer
+    and boolean data give torch's default float dtype."""
+    return dtype if dtype.is_floating_point else torch.get_default_dtype()
+
+
+def as_real_tensor(x: Any, name: str = "x") -> torch.Tensor:
+    """``x`` as a real (integer, boolean or floating) tensor in its own dtype, without a copy
+    when it already is one.
 
     Raises
     ------
@@ -41,7 +74,7 @@ def as_float_tensor(x: Any, name: str = "x") -> torch.Tensor:
             arr = np.asarray(x)
         except Exception as exc:  # pragma: no cover - numpy's own message is clear enough
             raise TypeError(f"{name} could not be converted to an array: {exc}") from exc
-        if arr.dtype == object or arr.dtype.kind in "USV":
+        if arr.dtype == object or arr.dtype.kind in "USVmM":
             raise TypeError(f"{name} must be numeric, got an array of dtype {arr.dtype}")
         if arr.dtype.kind == "c":
             raise TypeError(f"{name} must be real, got complex dtype {arr.dtype}")
@@ -50,14 +83,46 @@ def as_float_tensor(x: Any, name: str = "x") -> torch.Tensor:
         t = torch.from_numpy(np.ascontiguousarray(arr))
     if t.is_complex():
         raise TypeError(f"{name} must be real, got complex dtype {t.dtype}")
-    if not t.is_floating_point():
-        t = t.to(torch.get_default_dtype())
     return t
 
 
-def compute_dtype(dtype: torch.dtype) -> torch.dtype:
-    """The dtype a computation runs in: float16 and bfloat16 are promoted to float32."""
-    return torch.float32 if dtype in _LOW_PRECISION else dtype
+def as_data(x: Any, name: str = "x") -> tuple[torch.Tensor, torch.dtype]:
+    """``x`` in the dtype it is computed in, and the dtype of the result (module docstring).
+
+    Returns
+    -------
+    data : Tensor
+        float64 for integer or boolean input, float32 for float16/bfloat16, else unchanged.
+    out_dtype : torch.dtype
+        The input's floating dtype, or torch's default float dtype for integers.
+    """
+    t = as_real_tensor(x, name)
+    return t.to(compute_dtype(t.dtype)), result_dtype(t.dtype)
+
+
+def check_positive_int(value: Any, name: str, *, allow_none: bool = False) -> None:
+    """Raise ``ValueError`` naming ``name`` unless ``value`` is a positive integer."""
+    if allow_none and value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        none = " or None" if allow_none else ""
+        raise ValueError(f"{name} must be a positive integer{none}, got {value!r}")
+
+
+def check_lag(max_lag: Any, n: int, name: str = "max_lag") -> int:
+    """``max_lag`` as an int, or ``ValueError`` naming it: an integer in ``[0, n - 1]``.
+
+    Infinite, NaN, negative, fractional and boolean values are refused (not truncated).
+    """
+    value = float(max_lag) if isinstance(max_lag, numbers.Real) else math.nan
+    if (
+        isinstance(max_lag, bool)
+        or not math.isfinite(value)
+        or value != int(value)
+        or not 0 <= value <= n - 1
+    ):
+        raise ValueError(f"{name} must be an integer in [0, n - 1] = [0, {n - 1}], got {max_lag!r}")
+    return int(value)
 
 
 def check_nan_policy(nan_policy: str) -> None:
@@ -100,7 +165,7 @@ def scan_nonfinite(
     out: an infinity has no finite correlation with anything, and it is not a missing value
     that ``nan_policy='omit'`` may drop. Its entries are replaced by zero (so they cannot
     disturb other columns) and the caller sets every result entry touching such a column to
-    NaN, after a ``RuntimeWarning``.
+    NaN, and warns (at the public function, so the warning points at the user's line).
 
     Returns
     -------
@@ -117,12 +182,6 @@ def scan_nonfinite(
     if nan_policy == "raise" and bool(nan_columns.any() | infinite_columns.any()):
         raise ValueError(f"{name} contains NaN or infinite values (nan_policy='raise')")
     if bool(infinite_columns.any()):
-        warnings.warn(
-            f"{name} contains infinite values; every correlation that involves "
-            "those columns is NaN",
-            RuntimeWarning,
-            stacklevel=3,
-        )
         t = torch.where(is_inf, torch.zeros_like(t), t)
     return t, nan_columns, infinite_columns
 
@@ -179,6 +238,11 @@ def check_symmetric(t: torch.Tensor, name: str) -> None:
         )
 
 
+# Rows compared first when looking for constant columns: almost every column that varies
+# differs from its first value within them, so the full comparison runs on few columns.
+_CONSTANT_SCREEN_ROWS = 64
+
+
 def constant_columns(
     t: torch.Tensor, *, mean: torch.Tensor | None = None, ss: torch.Tensor | None = None
 ) -> torch.Tensor:
@@ -187,7 +251,9 @@ def constant_columns(
     This is the one constancy rule of corrlib (correlation, CKA, monitors). No variance
     threshold decides: data on a tiny scale, such as noise of size 1e-9, are not constant, and
     the rounding residue a constant column leaves after centring is not variance. A column
-    holding a NaN is not constant (NaN equals nothing).
+    holding a NaN is not constant (NaN equals nothing). The test reads the first rows of every
+    column and compares the whole column only where those rows were all equal, so it costs
+    little beside any correlation.
 
     Parameters
     ----------
@@ -195,10 +261,9 @@ def constant_columns(
         The data (samples in rows).
     mean, ss : Tensor, shape ``(d,)``, optional
         The columns' computed means and centred sums of squares, when the caller has them. They
-        only pick *candidates* (a constant column's computed mean is off by at most about
-        ``n * eps`` relative, so its ``ss`` is below ``n * (2 n eps |mean|)^2``); the candidates
-        are then compared value by value, so the exact test costs almost nothing on ordinary
-        data. Without them every column is compared.
+        rule columns out early: a constant column's computed mean is off by at most about
+        ``n * eps`` relative, so its ``ss`` is at most ``n * (2 n eps |mean|)^2``; a larger
+        ``ss`` proves variation. They never declare a column constant.
 
     Returns
     -------
@@ -207,15 +272,17 @@ def constant_columns(
     if t.ndim == 1:
         return constant_columns(t[:, None], mean=mean, ss=ss)[0]
     t = t.detach()
-    if mean is None or ss is None:
-        return (t == t[:1]).all(dim=0)
-    n = t.shape[0]
-    ss = ss.detach()
-    eps = torch.finfo(ss.dtype).eps if ss.is_floating_point() else 0.0
-    bound = n * (2 * n * eps * mean.detach().abs()) ** 2
-    candidates = torch.nonzero(~(ss > bound)).squeeze(1)
-    constant = torch.zeros(t.shape[1], dtype=torch.bool, device=t.device)
-    if candidates.numel():
-        sub = t[:, candidates]
-        constant[candidates] = (sub == sub[:1]).all(dim=0)
+    head = t[:_CONSTANT_SCREEN_ROWS]
+    candidates = (head == head[:1]).all(dim=0)
+    if mean is not None and ss is not None:
+        n = t.shape[0]
+        eps = torch.finfo(ss.dtype).eps
+        bound = n * (2 * n * eps * mean.detach().abs()) ** 2
+        candidates &= ~(ss.detach() > bound)
+    if t.shape[0] <= _CONSTANT_SCREEN_ROWS or not bool(candidates.any()):
+        return candidates
+    index = torch.nonzero(candidates).squeeze(1)
+    sub = t[:, index]
+    constant = torch.zeros_like(candidates)
+    constant[index] = (sub == sub[:1]).all(dim=0)
     return constant

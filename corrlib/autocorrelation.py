@@ -10,20 +10,20 @@ around onto its start and every lag is wrong.
 from __future__ import annotations
 
 import math
-import warnings
 from typing import Any
 
 import torch
 
 from corrlib._lazy import lazy_import
 from corrlib._validation import (
-    as_float_tensor,
+    as_data,
+    check_lag,
     check_min_samples,
     check_ndim,
     check_same_length,
-    compute_dtype,
+    constant_columns,
 )
-from corrlib._warnings import ConstantInputWarning
+from corrlib._warnings import ConstantInputWarning, Note, emit
 
 scipy = lazy_import("scipy")  # scipy.fft is imported on the first FFT, not with corrlib
 
@@ -54,29 +54,24 @@ def _cross_spectrum_inverse(a: torch.Tensor, b: torch.Tensor | None, nfft: int) 
     return torch.fft.irfft(fa.conj() * torch.fft.rfft(b, n=nfft, dim=0), n=nfft, dim=0)
 
 
-def _check_lag(max_lag: Any, n: int) -> int:
-    if isinstance(max_lag, bool) or int(max_lag) != max_lag or not 0 <= max_lag <= n - 1:
-        raise ValueError(
-            f"max_lag must be an integer in [0, n - 1] = [0, {n - 1}], got {max_lag!r}"
-        )
-    return int(max_lag)
-
-
-def _series(x: Any, name: str, allow_2d: bool) -> torch.Tensor:
-    t = as_float_tensor(x, name)
+def _series(x: Any, name: str, allow_2d: bool) -> tuple[torch.Tensor, torch.dtype]:
+    """The series in its compute dtype, and the result dtype."""
+    t, out_dtype = as_data(x, name)
     if not (t.ndim == 1 or (allow_2d and t.ndim == 2)):
         check_ndim(t, 1, name)
     check_min_samples(t, 2, name)
-    return t
+    return t, out_dtype
 
 
-def _warn_if_constant(t: torch.Tensor, name: str) -> torch.Tensor:
-    constant = (t == t[:1]).all(dim=0)
+def _constant(t: torch.Tensor, name: str, notes: list[Note]) -> torch.Tensor:
+    """Which series (columns) are exactly constant; a warning is noted for the caller."""
+    constant = constant_columns(t)
     if bool(constant.any()):
-        warnings.warn(
-            f"{name} is exactly constant; its autocorrelation is undefined and returned as NaN",
-            ConstantInputWarning,
-            stacklevel=3,
+        notes.append(
+            (
+                f"{name} is exactly constant; its autocorrelation is undefined and returned as NaN",
+                ConstantInputWarning,
+            )
         )
     return constant
 
@@ -109,12 +104,12 @@ def autocorr(x: Any, max_lag: int | None = None, *, adjusted: bool = False) -> t
     >>> corrlib.autocorr(torch.tensor([1.0, 2.0, 3.0, 4.0]), max_lag=2)
     tensor([ 1.0000,  0.2500, -0.3000])
     """
-    t = _series(x, "x", allow_2d=True)
-    out_dtype = t.dtype
-    t = t.to(compute_dtype(out_dtype))
+    t, out_dtype = _series(x, "x", allow_2d=True)
     n = t.shape[0]
-    max_lag = min(int(10 * math.log10(n)), n - 1) if max_lag is None else _check_lag(max_lag, n)
-    constant = _warn_if_constant(t, "x")
+    max_lag = min(int(10 * math.log10(n)), n - 1) if max_lag is None else check_lag(max_lag, n)
+    notes: list[Note] = []
+    constant = _constant(t, "x", notes)
+    emit(notes)
     centred = t - t.mean(dim=0)
     nfft = _fft_length(n)
     acov = _cross_spectrum_inverse(centred, None, nfft)[: max_lag + 1]
@@ -149,15 +144,22 @@ def crosscorr(x: Any, y: Any, max_lag: int) -> torch.Tensor:
     -------
     Tensor, shape ``(2 * max_lag + 1,)``
     """
-    xt = _series(x, "x", allow_2d=False)
-    yt = _series(y, "y", allow_2d=False)
+    notes: list[Note] = []
+    out = _crosscorr(x, y, max_lag, notes)
+    emit(notes)
+    return out
+
+
+def _crosscorr(x: Any, y: Any, max_lag: Any, notes: list[Note]) -> torch.Tensor:
+    xt, x_dtype = _series(x, "x", allow_2d=False)
+    yt, y_dtype = _series(y, "y", allow_2d=False)
     check_same_length(xt, yt)
-    out_dtype = torch.promote_types(xt.dtype, yt.dtype)
-    work = compute_dtype(out_dtype)
+    out_dtype = torch.promote_types(x_dtype, y_dtype)
+    work = torch.promote_types(xt.dtype, yt.dtype)
     xt, yt = xt.to(work), yt.to(work)
     n = xt.shape[0]
-    max_lag = _check_lag(max_lag, n)
-    constant = bool(_warn_if_constant(xt, "x")) | bool(_warn_if_constant(yt, "y"))
+    max_lag = check_lag(max_lag, n)
+    constant = bool(_constant(xt, "x", notes)) | bool(_constant(yt, "y", notes))
     xc, yc = xt - xt.mean(), yt - yt.mean()
     nfft = _fft_length(n)
     cross = _cross_spectrum_inverse(xc, yc, nfft)
@@ -186,9 +188,11 @@ def estimate_lag(x: Any, y: Any, max_lag: int | None = None) -> int:
     -------
     int
     """
-    n = as_float_tensor(x, "x").shape[0]
-    max_lag = n - 1 if max_lag is None else max_lag
-    c = crosscorr(x, y, max_lag)
+    xt, _ = _series(x, "x", allow_2d=False)
+    max_lag = xt.shape[0] - 1 if max_lag is None else max_lag
+    notes: list[Note] = []
+    c = _crosscorr(xt, y, max_lag, notes)
+    emit(notes)
     if bool(torch.isnan(c).all()):
         raise ValueError("the lag is undefined: a series is constant or holds NaN")
     return int(torch.nan_to_num(c, nan=-math.inf).argmax()) - max_lag

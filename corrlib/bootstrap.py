@@ -31,7 +31,7 @@ class BootstrapInterval(NamedTuple):
 def _n_rows(x: Any, name: str) -> int:
     shape = tuple(x.shape) if hasattr(x, "shape") else np.shape(x)
     if len(shape) == 0:
-        raise ValueError(f"{name} must have a sample dimension (dim 0), got a scalar")
+        raise ValueError(f"{name} must have a sample dimension (dim 0), got a scalar of shape ()")
     return int(shape[0])
 
 
@@ -121,6 +121,8 @@ def bootstrap_ci(
         value = statistic(*args)
         if isinstance(value, torch.Tensor):
             value = value.detach().cpu()
+            if value.is_floating_point():  # numpy holds no bfloat16
+                value = value.double()
         return torch.as_tensor(np.asarray(value, dtype=np.float64))
 
     gen = torch.Generator().manual_seed(int(seed))

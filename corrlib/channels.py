@@ -20,19 +20,21 @@ from typing import Any
 
 import torch
 
-from corrlib._validation import as_float_tensor, check_min_samples
-from corrlib.correlation import corr_matrix
+from corrlib._validation import as_data, check_min_samples
+from corrlib._warnings import Note, emit
+from corrlib.correlation import correlate
 
 __all__ = ["channel_correlation", "gram_matrix"]
 
 
-def _as_feature_maps(x: Any, name: str = "feature_maps") -> torch.Tensor:
-    t = as_float_tensor(x, name)
+def _as_feature_maps(x: Any, name: str = "feature_maps") -> tuple[torch.Tensor, torch.dtype]:
+    """The maps in their compute dtype (float32 for half precision), and the result dtype."""
+    t, out_dtype = as_data(x, name)
     if t.ndim < 2:
         raise ValueError(
             f"{name} must be (N, C, H, W) (or (N, C, ...)), got shape {tuple(t.shape)}"
         )
-    return t
+    return t, out_dtype
 
 
 def channel_correlation(feature_maps: Any) -> torch.Tensor:
@@ -67,11 +69,14 @@ def channel_correlation(feature_maps: Any) -> torch.Tensor:
     >>> tuple(corrlib.channel_correlation(maps).shape)
     (3, 3)
     """
-    t = _as_feature_maps(feature_maps)
+    t, out_dtype = _as_feature_maps(feature_maps)
     n_channels = t.shape[1]
     observations = t.movedim(1, -1).reshape(-1, n_channels)
     check_min_samples(observations, 2, "feature_maps (samples x positions)")
-    return corr_matrix(observations)
+    notes: list[Note] = []
+    r = correlate(observations, notes=notes)
+    emit(notes)
+    return r.to(out_dtype)
 
 
 def gram_matrix(feature_maps: Any, *, normalize: bool = True) -> torch.Tensor:
@@ -91,7 +96,9 @@ def gram_matrix(feature_maps: Any, *, normalize: bool = True) -> torch.Tensor:
     Returns
     -------
     Tensor, shape ``(N, C, C)``
-        Symmetric positive semi-definite for each sample. Differentiable.
+        Symmetric positive semi-definite for each sample, in the maps' dtype (float16 and
+        bfloat16 are computed in float32, so the sums cannot overflow before the
+        normalisation). Differentiable.
 
     Examples
     --------
@@ -100,10 +107,10 @@ def gram_matrix(feature_maps: Any, *, normalize: bool = True) -> torch.Tensor:
     >>> corrlib.gram_matrix(maps)[0, 0, 0].item()  # 16 positions * 1 / (3 * 16)
     0.3333333432674408
     """
-    t = _as_feature_maps(feature_maps)
+    t, out_dtype = _as_feature_maps(feature_maps)
     n, c = t.shape[0], t.shape[1]
     f = t.reshape(n, c, -1)
     gram = f @ f.transpose(1, 2)
     if normalize:
         gram = gram / (c * f.shape[2])
-    return gram
+    return gram.to(out_dtype)

@@ -2,29 +2,32 @@
 
 Data are laid out ``(n_samples, n_features)``, as in pandas and scikit-learn. (``torch.corrcoef``
 takes the transpose: variables in rows.) Inputs may be tensors, arrays or lists; results are
-tensors on the input's device and in its floating dtype.
+tensors on the input's device. Result dtype: the input's floating dtype; torch's default float
+dtype (float32 unless changed) for integer or boolean input, signed or unsigned; with ``x`` and
+``y``, the promotion of the two. Integers are computed in float64 (Spearman ranks them in their
+own dtype), float16 and bfloat16 in float32.
 """
 
 from __future__ import annotations
 
-import warnings
 from typing import Any, Literal
 
-import numpy as np
 import torch
 
-from corrlib import _moments
+from corrlib import _moments, _pairwise
 from corrlib._validation import (
-    as_float_tensor,
+    as_real_tensor,
     check_min_samples,
     check_nan_policy,
     check_ndim,
+    check_positive_int,
     check_same_length,
     compute_dtype,
     constant_columns,
+    result_dtype,
     scan_nonfinite,
 )
-from corrlib._warnings import ConstantInputWarning
+from corrlib._warnings import ConstantInputWarning, Note, emit
 from corrlib.ranking import rankdata
 
 Method = Literal["pearson", "spearman"]
@@ -96,8 +99,9 @@ def corr_matrix(
     nan_policy : {"propagate", "omit", "raise"}
         ``"propagate"``: an entry is NaN exactly when one of its two columns holds a NaN.
         ``"omit"``: each pair uses the rows where both of its columns are present
-        (pairwise-complete observations, like ``pandas.DataFrame.corr``); this runs a loop over
-        the pairs that involve an incomplete column. ``"raise"``: ``ValueError``.
+        (pairwise-complete observations, like ``pandas.DataFrame.corr``; Spearman ranks each
+        pair's values within those rows, as pandas does), computed with masked matrix
+        products. ``"raise"``: ``ValueError``.
     chunk_size : int, optional
         Process the rows this many at a time and merge the centred partial results (Chan's
         rule), so that no centred copy of the whole data is made: useful for tall data on a
@@ -128,11 +132,29 @@ def corr_matrix(
     tensor([[1.0000, 0.9990],
             [0.9990, 1.0000]])
     """
+    notes: list[Note] = []
+    r = correlate(x, y, method=method, nan_policy=nan_policy, chunk_size=chunk_size, notes=notes)
+    emit(notes)
+    return r
+
+
+def correlate(
+    x: Any,
+    y: Any = None,
+    *,
+    method: Method = "pearson",
+    nan_policy: NanPolicy = "propagate",
+    chunk_size: int | None = None,
+    notes: list[Note],
+) -> torch.Tensor:
+    """:func:`corr_matrix` without warning: the warnings are appended to ``notes``.
+
+    For corrlib's own public functions, which raise them at their own level.
+    """
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     check_nan_policy(nan_policy)
-    if chunk_size is not None and (not isinstance(chunk_size, int) or chunk_size < 1):
-        raise ValueError(f"chunk_size must be a positive integer or None, got {chunk_size!r}")
+    check_positive_int(chunk_size, "chunk_size", allow_none=True)
     xt, x_dtype = _as_matrix(x, "x", method)
     yt, y_dtype = (None, x_dtype) if y is None else _as_matrix(y, "y", method)
     if yt is not None:
@@ -140,65 +162,78 @@ def corr_matrix(
         if yt.device != xt.device:
             raise ValueError(f"x and y are on different devices: {xt.device} and {yt.device}")
     out_dtype = torch.promote_types(x_dtype, y_dtype)
-    work = xt.dtype if yt is None else torch.promote_types(xt.dtype, yt.dtype)
-    work = compute_dtype(work)
-    xt = xt.to(work)
-    yt = None if yt is None else yt.to(work)
     if method == "pearson":
+        work = xt.dtype if yt is None else torch.promote_types(xt.dtype, yt.dtype)
+        xt = xt.to(work)
+        yt = None if yt is None else yt.to(work)
         # Optimistic path: a NaN or an infinity anywhere in a column shows in its mean, so
         # finite moments prove finite data, and the separate scan for them can be skipped.
         m = _gram(xt, yt, chunk_size)
         if _finite(m):
-            return _corr_from_moments(xt, yt, m, chunk_size).to(out_dtype)
-    xt, nan_x, inf_x = scan_nonfinite(xt, nan_policy, "x")
+            return _corr_from_moments(xt, yt, m, chunk_size, notes).to(out_dtype)
+    xt, nan_x, inf_x = _scan(xt, nan_policy, "x", notes)
     if yt is None:
-        r = _correlate(xt, None, nan_x, nan_x, method, nan_policy, chunk_size)
+        r = _correlate(xt, None, nan_x, nan_x, method, nan_policy, chunk_size, notes)
         bad_rows = bad_cols = inf_x
     else:
-        yt, nan_y, inf_y = scan_nonfinite(yt, nan_policy, "y")
-        r = _correlate(xt, yt, nan_x, nan_y, method, nan_policy, chunk_size)
+        yt, nan_y, inf_y = _scan(yt, nan_policy, "y", notes)
+        r = _correlate(xt, yt, nan_x, nan_y, method, nan_policy, chunk_size, notes)
         bad_rows, bad_cols = inf_x, inf_y
     r = _mask(r, bad_rows, bad_cols)
     return r.to(out_dtype)
 
 
+def _scan(
+    t: torch.Tensor, nan_policy: NanPolicy, name: str, notes: list[Note]
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """NaN and infinite columns of ``t`` (integer data have none); infinities noted."""
+    if not t.is_floating_point():
+        none = torch.zeros(t.shape[1], dtype=torch.bool, device=t.device)
+        return t, none, none
+    t, nan_cols, inf_cols = scan_nonfinite(t, nan_policy, name)
+    if bool(inf_cols.any()):
+        notes.append(
+            (
+                f"{name} contains infinite values; every correlation that involves those "
+                "columns is NaN",
+                RuntimeWarning,
+            )
+        )
+    return t, nan_cols, inf_cols
+
+
 def _two_sample(x: Any, y: Any, method: Method, nan_policy: NanPolicy) -> torch.Tensor:
     check_nan_policy(nan_policy)
-    xt, yt = _as_data(x, "x", method), _as_data(y, "y", method)
+    xt, yt = _as_raw(x, "x", method), _as_raw(y, "y", method)
     check_ndim(xt, 1, "x")
     check_ndim(yt, 1, "y")
     check_same_length(xt, yt)
     check_min_samples(xt, 2, "x")
-    r = corr_matrix(xt[:, None], yt[:, None], method=method, nan_policy=nan_policy)
+    notes: list[Note] = []
+    r = correlate(xt[:, None], yt[:, None], method=method, nan_policy=nan_policy, notes=notes)
+    emit(notes, stacklevel=3)
     return r[0, 0]
 
 
 def _as_matrix(x: Any, name: str, method: Method) -> tuple[torch.Tensor, torch.dtype]:
-    """The data as a tensor, and the dtype of the result.
+    """The data as a 2-D tensor in its compute dtype, and the dtype of the result.
 
-    Integer data give a result in torch's default float dtype. For Spearman they are ranked as
-    they are (no cast), so large integers keep their order and their ties.
+    Integer data give a result in torch's default float dtype and are computed in float64
+    (exact up to 2^53). For Spearman they are ranked as they are (no cast at all), so large
+    integers keep their order and their ties whatever the partner's dtype.
     """
-    t = _as_data(x, name, method)
+    t = _as_raw(x, name, method)
     check_ndim(t, 2, name)
     check_min_samples(t, 2, name)
-    return t, (t.dtype if t.is_floating_point() else torch.get_default_dtype())
+    out = result_dtype(t.dtype)
+    if method == "spearman" and not t.is_floating_point():
+        return t, out
+    return t.to(compute_dtype(t.dtype)), out
 
 
-def _as_data(x: Any, name: str, method: Method) -> torch.Tensor:
-    """A float tensor, except integer data for Spearman, which are ranked without a cast."""
-    integers = _integer_tensor(x) if method == "spearman" else None
-    return as_float_tensor(x, name) if integers is None else integers
-
-
-def _integer_tensor(x: Any) -> torch.Tensor | None:
-    """``x`` as an integer tensor if it holds integers (or booleans), else ``None``."""
-    if isinstance(x, torch.Tensor):
-        return None if (x.is_floating_point() or x.is_complex()) else x
-    arr = np.asarray(x)
-    if arr.dtype.kind not in "biu":
-        return None
-    return torch.from_numpy(np.array(arr, copy=not arr.flags.writeable, order="C"))
+def _as_raw(x: Any, name: str, method: Method) -> torch.Tensor:
+    """``x`` as a real tensor: its own dtype (integers kept, to be cast or ranked later)."""
+    return as_real_tensor(x, name)
 
 
 def _mask(r: torch.Tensor, bad_rows: torch.Tensor, bad_cols: torch.Tensor) -> torch.Tensor:
@@ -217,33 +252,65 @@ def _correlate(
     method: Method,
     nan_policy: NanPolicy,
     chunk_size: int | None,
+    notes: list[Note],
 ) -> torch.Tensor:
     """Correlation of finite-or-NaN data, following ``nan_policy`` for the NaN columns."""
     # Complete columns (and, under "propagate", everything) go through the fast kernel with
     # NaNs zeroed, so a NaN cannot leak into other entries or into their gradients.
     xz = torch.nan_to_num(x, nan=0.0) if bool(nan_x.any()) else x
     yz = None if y is None else (torch.nan_to_num(y, nan=0.0) if bool(nan_y.any()) else y)
-    r = _complete_corr(xz, yz, method, chunk_size)
     if nan_policy == "propagate" or not (bool(nan_x.any()) or bool(nan_y.any())):
+        # NaN columns are masked anyway: keep them out of the constancy warning.
+        r = _complete_corr(xz, yz, method, chunk_size, notes, nan_x, nan_y)
         return _mask(r, nan_x, nan_y)
-    return _pairwise_complete(r, x, y if y is not None else x, nan_x, nan_y, method)
+    r = _complete_corr(xz, yz, method, chunk_size, notes, nan_x, nan_y)
+    return _pairwise.pairwise_complete(r, x, y, nan_x, nan_y, method, notes)
 
 
 def _complete_corr(
-    x: torch.Tensor, y: torch.Tensor | None, method: Method, chunk_size: int | None
+    x: torch.Tensor,
+    y: torch.Tensor | None,
+    method: Method,
+    chunk_size: int | None,
+    notes: list[Note],
+    skip_x: torch.Tensor | None = None,
+    skip_y: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Correlation of NaN-free data: ranks for Spearman, then the centred Pearson kernel."""
+    """Correlation of NaN-free data: ranks for Spearman, then the centred Pearson kernel.
+
+    ``skip_x`` and ``skip_y`` flag columns whose result the caller replaces (they are not
+    reported as constant).
+    """
     if method == "spearman":
-        # Ranks 1..n of NaN-free data average exactly (n + 1) / 2; centring them exactly
-        # (halves are exact in float64) spares the kernel a cancellation.
-        middle = (x.shape[0] + 1) / 2
-        x = rankdata(x) - middle
-        y = None if y is None else rankdata(y) - middle
-    return _corr_from_moments(x, y, _gram(x, y, chunk_size), chunk_size)
+        x, y = spearman_ranks(x, y)
+    elif y is not None and y.dtype != x.dtype:
+        work = torch.promote_types(x.dtype, y.dtype)
+        x, y = x.to(work), y.to(work)
+    return _corr_from_moments(x, y, _gram(x, y, chunk_size), chunk_size, notes, skip_x, skip_y)
+
+
+def spearman_ranks(
+    x: torch.Tensor, y: torch.Tensor | None
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Exactly centred average ranks of NaN-free ``x`` and ``y``, each ranked in its own dtype.
+
+    Ranks 1..n of NaN-free data average exactly (n + 1) / 2; centring them exactly (halves are
+    exact in float64) spares the kernel a cancellation.
+    """
+    middle = (x.shape[0] + 1) / 2
+    rx = rankdata(x) - middle
+    ry = None if y is None else rankdata(y) - middle
+    return rx, ry
 
 
 def _corr_from_moments(
-    x: torch.Tensor, y: torch.Tensor | None, m: _moments.Moments, chunk_size: int | None
+    x: torch.Tensor,
+    y: torch.Tensor | None,
+    m: _moments.Moments,
+    chunk_size: int | None,
+    notes: list[Note],
+    skip_x: torch.Tensor | None = None,
+    skip_y: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Pearson correlation of NaN-free data from their centred moments ``m``."""
     out_dtype = x.dtype
@@ -255,16 +322,21 @@ def _corr_from_moments(
         x = x / _column_scale(x)
         y = None if y is None else y / _column_scale(y)
         m = _gram(x, y, chunk_size)
-    _warn_constant(const_x, const_y, "x" if y is None else "x or y")
-    one = torch.ones((), dtype=m.ss_x.dtype, device=m.ss_x.device)
-    ss_x = torch.where(const_x | (m.ss_x <= 0), one, m.ss_x)
-    ss_y = torch.where(const_y | (m.ss_y <= 0), one, m.ss_y)
-    cross = m.cross if y is not None else (m.cross + m.cross.T) / 2  # exactly symmetric
-    # sqrt(a * b) rather than sqrt(a) * sqrt(b): identical columns then give exactly 1.
-    r = (cross / torch.sqrt(ss_x[:, None] * ss_y[None, :])).clamp(-1.0, 1.0)
-    if y is None:
-        r = _unit_diagonal(r)
-    return _mask(r, const_x, const_y).to(out_dtype)
+    shown_x = const_x if skip_x is None else const_x & ~skip_x
+    shown_y = const_y if skip_y is None else const_y & ~skip_y
+    if bool(shown_x.any()) or bool(shown_y.any()):
+        notes.append(constant_note("x" if y is None else "x or y"))
+    r = _moments.correlation(m.cross, m.ss_x, m.ss_y, const_x, const_y, symmetric=y is None)
+    return r.to(out_dtype)
+
+
+def constant_note(name: str) -> Note:
+    """The warning for an exactly constant column."""
+    return (
+        f"{name} has an exactly constant column; its correlations are undefined and "
+        "returned as NaN",
+        ConstantInputWarning,
+    )
 
 
 def _gram(x: torch.Tensor, y: torch.Tensor | None, chunk_size: int | None) -> _moments.Moments:
@@ -279,7 +351,7 @@ def _finite(m: _moments.Moments) -> bool:
 
 
 def _out_of_range(ss: torch.Tensor, constant: torch.Tensor) -> bool:
-    """Whether a sum of squares, or the product of two, under- or overflows."""
+    """Whether a sum of squares under- or overflows (or its product would lose precision)."""
     info = torch.finfo(ss.dtype)
     outside = (ss < info.tiny**0.5) | (ss > info.max**0.5) | ~torch.isfinite(ss)
     return bool((~constant & outside).any())
@@ -288,57 +360,3 @@ def _out_of_range(ss: torch.Tensor, constant: torch.Tensor) -> bool:
 def _column_scale(x: torch.Tensor) -> torch.Tensor:
     scale = x.abs().amax(dim=0)
     return torch.where(scale > 0, scale, torch.ones_like(scale))
-
-
-def _unit_diagonal(r: torch.Tensor) -> torch.Tensor:
-    eye = torch.eye(r.shape[0], dtype=torch.bool, device=r.device)
-    return torch.where(eye, torch.ones_like(r), r)
-
-
-def _warn_constant(const_x: torch.Tensor, const_y: torch.Tensor, name: str) -> None:
-    if bool(const_x.any()) or bool(const_y.any()):
-        warnings.warn(
-            f"{name} has an exactly constant column; its correlations are undefined and "
-            "returned as NaN",
-            ConstantInputWarning,
-            stacklevel=5,
-        )
-
-
-def _pairwise_complete(
-    r: torch.Tensor,
-    x: torch.Tensor,
-    y: torch.Tensor,
-    nan_x: torch.Tensor,
-    nan_y: torch.Tensor,
-    method: Method,
-) -> torch.Tensor:
-    """Recompute, on pairwise-complete rows, every entry that involves an incomplete column."""
-    symmetric = x is y
-    valid_x, valid_y = ~torch.isnan(x), ~torch.isnan(y)
-    rows = []
-    for i in range(x.shape[1]):
-        row = []
-        for j in range(y.shape[1]):
-            if not (nan_x[i] or nan_y[j]):
-                row.append(r[i, j])
-            elif symmetric and j < i:
-                row.append(rows[j][i])
-            else:
-                keep = valid_x[:, i] & valid_y[:, j]
-                row.append(_pair(x[keep, i], y[keep, j], method, same=symmetric and i == j))
-        rows.append(row)
-    return torch.stack([torch.stack(row) for row in rows])
-
-
-def _pair(a: torch.Tensor, b: torch.Tensor, method: Method, same: bool) -> torch.Tensor:
-    """Correlation of one pair of NaN-free columns; NaN when fewer than 2 rows remain."""
-    if a.shape[0] < 2:
-        return torch.full((), float("nan"), dtype=a.dtype, device=a.device)
-    if same:
-        const = bool((a == a[0]).all())
-        if const:
-            _warn_constant(torch.ones(1, dtype=torch.bool), torch.zeros(1, dtype=torch.bool), "x")
-            return torch.full((), float("nan"), dtype=a.dtype, device=a.device)
-        return torch.ones((), dtype=a.dtype, device=a.device)
-    return _complete_corr(a[:, None], b[:, None], method, None)[0, 0]

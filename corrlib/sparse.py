@@ -19,13 +19,13 @@ from typing import Any, Literal
 
 import torch
 
+from corrlib import _moments
 from corrlib._validation import (
-    as_float_tensor,
+    as_data,
     check_min_samples,
     check_ndim,
     check_square,
     check_symmetric,
-    compute_dtype,
 )
 
 __all__ = ["cov_to_corr", "ledoit_wolf", "partial_corr", "threshold_corr"]
@@ -78,7 +78,7 @@ def threshold_corr(
     tau = float(tau)
     if not 0.0 <= tau <= 1.0:  # also refuses NaN
         raise ValueError(f"tau must be in [0, 1], got {tau!r}")
-    c = _square(C, "C")
+    c, out_dtype = _square(C, "C")
     check_symmetric(c, "C")
     c = (c + c.T) / 2  # make the result exactly symmetric
     magnitude = c.abs()
@@ -87,7 +87,7 @@ def threshold_corr(
     else:
         out = torch.sign(c) * torch.clamp(magnitude - tau, min=0.0)
     eye = torch.eye(c.shape[0], dtype=torch.bool, device=c.device)
-    out = torch.where(eye, c, out)
+    out = torch.where(eye, c, out).to(out_dtype)
     return out.to_sparse().coalesce() if sparse else out
 
 
@@ -164,7 +164,8 @@ def cov_to_corr(S: Any) -> torch.Tensor:
     Raises
     ------
     ValueError
-        If ``S`` is not square or a variance (diagonal entry) is not positive.
+        If ``S`` is not square, not symmetric (see ``corrlib._validation.check_symmetric``),
+        or a variance (diagonal entry) is not positive.
 
     Examples
     --------
@@ -173,14 +174,15 @@ def cov_to_corr(S: Any) -> torch.Tensor:
     tensor([[1.0000, 0.3333],
             [0.3333, 1.0000]], dtype=torch.float64)
     """
-    s = _square(S, "S")
+    s, out_dtype = _square(S, "S")
+    check_symmetric(s, "S")
     var = torch.diagonal(s)
     if not bool((var > 0).all()):
         bad = torch.nonzero(~(var > 0)).flatten().tolist()
         raise ValueError(
             f"S of shape {tuple(s.shape)} has non-positive variances at indices {bad[:10]}"
         )
-    return _normalise(s)
+    return _normalise(s).to(out_dtype)
 
 
 def partial_corr(x: Any = None, *, precision: Any = None) -> torch.Tensor:
@@ -230,10 +232,8 @@ def partial_corr(x: Any = None, *, precision: Any = None) -> torch.Tensor:
         _check_positive_definite(cov, "the sample covariance of x")
         p = torch.cholesky_inverse(torch.linalg.cholesky(cov))
     else:
-        p = _square(precision, "precision")
+        p, out_dtype = _square(precision, "precision")
         _check_finite(p, "precision")
-        out_dtype = p.dtype
-        p = p.to(compute_dtype(p.dtype))
         check_symmetric(p, "precision")
         p = (p + p.T) / 2
         _check_positive_definite(p, "precision")
@@ -246,20 +246,20 @@ def partial_corr(x: Any = None, *, precision: Any = None) -> torch.Tensor:
 # helpers
 
 
-def _square(M: Any, name: str) -> torch.Tensor:
-    """``M`` as a float tensor, checked to be a non-empty square matrix."""
-    t = as_float_tensor(M, name)
+def _square(M: Any, name: str) -> tuple[torch.Tensor, torch.dtype]:
+    """``M`` in its compute dtype, checked to be a non-empty square matrix; the result dtype."""
+    t, out_dtype = as_data(M, name)
     check_square(t, name)
-    return t
+    return t, out_dtype
 
 
 def _finite_data(x: Any) -> tuple[torch.Tensor, torch.dtype]:
     """Data ``(n_samples, n_features)`` checked finite, in its compute dtype; and its own dtype."""
-    t = as_float_tensor(x, "x")
+    t, out_dtype = as_data(x, "x")
     check_ndim(t, 2, "x")
     check_min_samples(t, 2, "x")
     _check_finite(t, "x")
-    return t.to(compute_dtype(t.dtype)), t.dtype
+    return t, out_dtype
 
 
 def _check_finite(t: torch.Tensor, name: str) -> None:
@@ -286,8 +286,7 @@ def _check_positive_definite(m: torch.Tensor, name: str) -> None:
 
 
 def _normalise(s: torch.Tensor) -> torch.Tensor:
-    """``s_ij / sqrt(s_ii s_jj)`` clamped to [-1, 1], with an exact unit diagonal."""
-    scale = torch.sqrt(torch.diagonal(s))
-    r = (s / scale[:, None] / scale[None, :]).clamp(-1.0, 1.0)
-    eye = torch.eye(s.shape[0], dtype=torch.bool, device=s.device)
-    return torch.where(eye, torch.ones_like(r), r)
+    """``s_ij / sqrt(s_ii s_jj)`` by the library's one moments-to-correlation step."""
+    var = torch.diagonal(s)
+    none = torch.zeros_like(var, dtype=torch.bool)
+    return _moments.correlation(s, var, var, none, none, symmetric=True)

@@ -5,6 +5,12 @@ rows it has seen, and folds each new batch in with Chan, Golub and LeVeque's pai
 Its memory is O(d^2) however many rows pass through, any split into batches gives the
 full-batch result, and states from different workers (or ``torch.distributed`` ranks) merge into
 the state of the pooled data.
+
+The state is kept for data shifted by a fixed centre and divided by a fixed power of two
+(both taken from the first batch): the accumulated mean then stays near zero, so that small
+updates do not fall below half an ulp (a float32 running mean near 1e5 would stop moving
+once updates drop under 4e-3, and a slow drift would be lost), and the sums of squares stay
+far from overflow whatever the data's magnitude.
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ import torch
 from torch import nn
 
 from corrlib import _moments
-from corrlib._validation import as_float_tensor, check_ndim, compute_dtype, constant_columns
+from corrlib._validation import as_data, check_ndim, compute_dtype, constant_columns
 from corrlib._warnings import ConstantInputWarning
 
 # Result dtypes a state can have, by code (for exchanging them between ranks).
@@ -32,10 +38,11 @@ class RunningCorrelation(nn.Module):
     num_features : int
         Width ``d`` of every batch (batches are ``(n_i, d)``).
     dtype : torch.dtype, optional
-        Floating dtype of the accumulated state and of the results. By default it follows the
-        data: the dtype of the first batch (or of a state merged or loaded into a fresh one),
-        with float16 and bfloat16 accumulated in float32 and integers in torch's default
-        float dtype. Pass ``torch.float64`` to accumulate float32 data in double precision.
+        Floating dtype of the results. By default it follows the data: the dtype of the first
+        batch (or of a state merged or loaded into a fresh one), torch's default float dtype
+        for integer data. The state is accumulated in that dtype, except float16 and bfloat16
+        (accumulated in float32) and integers (in float64). Pass ``torch.float64`` to
+        accumulate float32 data in double precision.
     device : torch.device or str, optional
         Where the state lives. A fresh state moves to the device of the first batch.
 
@@ -58,7 +65,9 @@ class RunningCorrelation(nn.Module):
     """
 
     count: torch.Tensor
-    mean: torch.Tensor
+    shift: torch.Tensor
+    scale: torch.Tensor
+    shifted_mean: torch.Tensor
     comoment: torch.Tensor
     reference: torch.Tensor
     varies: torch.Tensor
@@ -81,7 +90,10 @@ class RunningCorrelation(nn.Module):
         self.state_dtype = compute_dtype(self.result_dtype)
         d, kw = num_features, {"dtype": self.state_dtype, "device": device}
         self.register_buffer("count", torch.zeros((), dtype=torch.int64, device=device))
-        self.register_buffer("mean", torch.zeros(d, **kw))
+        # The state describes z = (x - shift) / scale; scale is a power of two (exact).
+        self.register_buffer("shift", torch.zeros(d, **kw))
+        self.register_buffer("scale", torch.ones(d, **kw))
+        self.register_buffer("shifted_mean", torch.zeros(d, **kw))
         self.register_buffer("comoment", torch.zeros(d, d, **kw))
         # Constancy is tracked exactly: the first value seen per feature, and whether any
         # later value differed from it (no variance threshold involved).
@@ -93,15 +105,20 @@ class RunningCorrelation(nn.Module):
         """Number of rows seen so far."""
         return int(self.count)
 
+    @property
+    def mean(self) -> torch.Tensor:
+        """Running mean of every feature, shape ``(d,)``, in the state's dtype."""
+        wide = self.shift.double() + self.shifted_mean.double() * self.scale.double()
+        return wide.to(self.state_dtype)
+
     def extra_repr(self) -> str:
         return f"num_features={self.num_features}, n={self.n}, dtype={self.state_dtype}"
 
     def reset(self) -> RunningCorrelation:
         """Forget every row seen (the state returns to its freshly constructed values)."""
-        self.count.zero_()
-        self.mean.zero_()
-        self.comoment.zero_()
-        self.reference.zero_()
+        for buffer in (self.count, self.shift, self.shifted_mean, self.comoment, self.reference):
+            buffer.zero_()
+        self.scale.fill_(1.0)
         self.varies.zero_()
         return self
 
@@ -115,25 +132,29 @@ class RunningCorrelation(nn.Module):
             If the batch is not 2-D or has the wrong width, or lives on another device than a
             state that already holds data.
         """
-        x = as_float_tensor(batch, "batch")
+        x, out_dtype = as_data(batch, "batch")
         check_ndim(x, 2, "batch")
         if x.shape[1] != self.num_features:
             raise ValueError(
                 f"batch has {x.shape[1]} features, expected {self.num_features} "
                 f"(batch shape {tuple(x.shape)})"
             )
-        if x.device != self.mean.device:
+        if x.device != self.comoment.device:
             if self.n > 0:
                 raise ValueError(
-                    f"batch is on {x.device} but the state holding data is on {self.mean.device}"
+                    f"batch is on {x.device} but the state holding data is on "
+                    f"{self.comoment.device}"
                 )
             self.to(x.device)
         if x.shape[0] == 0:
             return self
         if self.n == 0 and self.follows_data:
-            self._adopt_dtype(x.dtype)
+            self._adopt_dtype(out_dtype, compute=x.dtype)
         x = x.to(self.state_dtype)
-        part = _moments.centred_gram(x)
+        if self.n == 0:
+            self._choose_frame(x)
+        z = self._to_frame(x)
+        part = _moments.centred_gram(z)
         varies = ~constant_columns(x, mean=part.mean_x, ss=part.ss_x)
         self._fold(part, x[0], varies)
         return self
@@ -149,28 +170,44 @@ class RunningCorrelation(nn.Module):
             raise ValueError(
                 f"cannot merge states of {other.num_features} and {self.num_features} features"
             )
+        if other.n == 0:
+            return self
         if self.n == 0 and self.follows_data:
-            self._adopt_dtype(other.result_dtype)
-        device, dtype = self.mean.device, self.state_dtype
-        comoment = other.comoment.to(device, dtype)
-        part = _symmetric_moments(other.n, other.mean.to(device, dtype), comoment)
+            self._adopt_dtype(other.result_dtype, compute=other.state_dtype)
+        device, dtype = self.comoment.device, self.state_dtype
         with torch.no_grad():
-            self._fold(part, other.reference.to(device, dtype), other.varies.to(device))
+            self._fold_state(
+                other.n,
+                *(
+                    t.to(device, dtype)
+                    for t in (
+                        other.shift,
+                        other.scale,
+                        other.shifted_mean,
+                        other.comoment,
+                        other.reference,
+                    )
+                ),
+                other.varies.to(device),
+            )
         return self
 
     def covariance(self, correction: int = 1) -> torch.Tensor:
         """Covariance matrix of the rows seen, dividing by ``n - correction``."""
         if self.n - correction <= 0:
             raise ValueError(f"covariance needs more than {correction} rows, got n={self.n}")
-        return (self.comoment / (self.n - correction)).to(self.result_dtype)
+        scaled = self.comoment * torch.outer(self.scale, self.scale)
+        return (scaled / (self.n - correction)).to(self.result_dtype)
 
     def compute(self) -> torch.Tensor:
         """Correlation matrix of every row seen, shape ``(d, d)``.
 
         Exactly constant features (every value seen equal to the first) get NaN in their row and
         column with a :class:`~corrlib.ConstantInputWarning`; a feature that has seen a NaN
-        gets NaN; a feature whose sum of squares overflowed the state's dtype (float32 data
-        beyond about 1e17) gets NaN with a ``RuntimeWarning``.
+        or an infinite value gets NaN. Data of any magnitude within the dtype's range are
+        handled (the state is kept in units of a power of two taken from the first batch);
+        a later batch so much larger that the sums of squares overflow gives NaN for that
+        feature, with a ``RuntimeWarning``.
 
         Raises
         ------
@@ -188,11 +225,7 @@ class RunningCorrelation(nn.Module):
                 stacklevel=2,
             )
         ss = torch.diagonal(self.comoment)
-        ss = torch.where(constant | (ss <= 0), torch.ones_like(ss), ss)
-        comoment = (self.comoment + self.comoment.T) / 2  # exactly symmetric
-        r = (comoment / _outer_sqrt(ss)).clamp(-1.0, 1.0)
-        r.fill_diagonal_(1.0)
-        overflow = torch.isinf(ss) & ~torch.isnan(self.mean)
+        overflow = ~torch.isfinite(ss) & torch.isfinite(self.shifted_mean)
         if bool(overflow.any()):
             warnings.warn(
                 f"the sums of squares overflowed {self.state_dtype}; those correlations are "
@@ -200,8 +233,8 @@ class RunningCorrelation(nn.Module):
                 RuntimeWarning,
                 stacklevel=2,
             )
-        bad = constant | torch.isnan(self.mean) | ~torch.isfinite(ss)
-        r = torch.where(bad[:, None] | bad[None, :], torch.full_like(r, float("nan")), r)
+        bad = constant | ~torch.isfinite(self.shifted_mean)
+        r = _moments.correlation(self.comoment, ss, ss, bad, bad, symmetric=True)
         return r.to(self.result_dtype)
 
     @torch.no_grad()
@@ -221,11 +254,13 @@ class RunningCorrelation(nn.Module):
         world = dist.get_world_size(group)
         # States travel in float64, so ranks whose states differ in dtype can still meet.
         wire = torch.float64
-        flat = torch.cat(
-            [self.mean, self.comoment.flatten(), self.reference, self.varies.to(self.mean.dtype)]
-        ).to(wire)
+        parts = [self.shift, self.scale, self.shifted_mean, self.comoment.flatten()]
+        parts += [self.reference, self.varies.to(self.comoment.dtype)]
+        flat = torch.cat(parts).to(wire)
         header = torch.tensor(
-            [self.n, _DTYPES.index(self.result_dtype)], dtype=torch.int64, device=self.mean.device
+            [self.n, _DTYPES.index(self.result_dtype)],
+            dtype=torch.int64,
+            device=self.comoment.device,
         )
         headers = [torch.zeros_like(header) for _ in range(world)]
         dist.all_gather(headers, header, group=group)
@@ -237,31 +272,85 @@ class RunningCorrelation(nn.Module):
             # every rank ends with the same dtype: the promotion of those of the ranks with data
             self._adopt_dtype(functools.reduce(torch.promote_types, dtypes))
         d = self.num_features
-        counts = [h[0] for h in headers]
-        for count, state in zip(counts, flats, strict=True):
+        for header_i, state in zip(headers, flats, strict=True):
+            count = int(header_i[0])
+            if count == 0:
+                continue
             state = state.to(self.state_dtype)
-            mean, rest = state[:d], state[d:]
+            shift, scale, mean = state[:d], state[d : 2 * d], state[2 * d : 3 * d]
+            rest = state[3 * d :]
             comoment, rest = rest[: d * d].view(d, d), rest[d * d :]
-            part = _symmetric_moments(int(count), mean, comoment)
-            self._fold(part, rest[:d], rest[d : 2 * d] != 0)
+            self._fold_state(count, shift, scale, mean, comoment, rest[:d], rest[d : 2 * d] != 0)
         return self
 
-    def _adopt_dtype(self, dtype: torch.dtype) -> None:
+    def _adopt_dtype(self, dtype: torch.dtype, compute: torch.dtype | None = None) -> None:
         """Let an empty state take the dtype of the data it is about to receive."""
         self.result_dtype = dtype if dtype.is_floating_point else torch.get_default_dtype()
-        self.state_dtype = compute_dtype(self.result_dtype)
-        self.mean = self.mean.to(self.state_dtype)
-        self.comoment = self.comoment.to(self.state_dtype)
-        self.reference = self.reference.to(self.state_dtype)
+        self.state_dtype = compute_dtype(self.result_dtype if compute is None else compute)
+        for name in ("shift", "scale", "shifted_mean", "comoment", "reference"):
+            setattr(self, name, getattr(self, name).to(self.state_dtype))
 
     def _load_from_state_dict(self, state_dict: dict, prefix: str, *args: Any) -> None:
-        incoming = state_dict.get(prefix + "mean")
-        if self.follows_data and incoming is not None and incoming.dtype != self.mean.dtype:
+        incoming = state_dict.get(prefix + "comoment")
+        if self.follows_data and incoming is not None and incoming.dtype != self.comoment.dtype:
             self._adopt_dtype(incoming.dtype)
         super()._load_from_state_dict(state_dict, prefix, *args)
 
+    def _choose_frame(self, x: torch.Tensor) -> None:
+        """Fix the shift and the power-of-two scale from the first batch.
+
+        The shift is the mean of the batch's first rows, unless the data already sit close to
+        zero (then none is needed, and no shifted copy is made); the scale brings the data's
+        largest magnitude near 1 when it lies outside [2^-40, 2^40].
+        """
+        head = x[: _moments._SCREEN_ROWS]
+        if _moments._well_centred(head):
+            shift = torch.zeros_like(self.shift)
+        else:
+            shift = torch.nan_to_num(head.mean(dim=0), nan=0.0, posinf=0.0, neginf=0.0)
+        spread = torch.nan_to_num((head - shift).abs(), nan=0.0, posinf=0.0).amax(dim=0)
+        power = torch.floor(torch.log2(spread.double()))
+        outside = (spread > 0) & ((power < -40) | (power > 40))
+        power = torch.where(outside, power.clamp(-120, 120), torch.zeros_like(power))
+        self.shift.copy_(shift)
+        self.scale.copy_(torch.exp2(power).to(self.state_dtype))
+
+    def _to_frame(self, x: torch.Tensor) -> torch.Tensor:
+        """``(x - shift) / scale`` (no copy when neither is needed)."""
+        shifted = bool(self.shift.any())
+        scaled = bool((self.scale != 1).any())
+        if not (shifted or scaled):
+            return x
+        if not scaled:
+            return x - self.shift
+        inv = 1.0 / self.scale  # exact: powers of two
+        return torch.addcmul(-self.shift * inv, x, inv)
+
+    def _fold_state(
+        self,
+        n: int,
+        shift: torch.Tensor,
+        scale: torch.Tensor,
+        shifted_mean: torch.Tensor,
+        comoment: torch.Tensor,
+        reference: torch.Tensor,
+        varies: torch.Tensor,
+    ) -> None:
+        """Merge a state given in its own frame (shift, scale) into this one."""
+        if n == 0:
+            return
+        if self.n == 0:
+            self.shift.copy_(shift)
+            self.scale.copy_(scale)
+        ratio = scale / self.scale
+        mean = ((shift - self.shift) + shifted_mean * scale) / self.scale
+        if not bool((ratio == 1).all()):
+            comoment = comoment * torch.outer(ratio, ratio)
+        self._fold(_symmetric_moments(n, mean, comoment), reference, varies)
+
     def _fold(self, part: _moments.Moments, reference: torch.Tensor, varies: torch.Tensor) -> None:
-        """Merge ``part`` (with its first values and its own ``varies`` flags) into the state."""
+        """Merge ``part`` (in this state's frame, with its first values and its own
+        ``varies`` flags) into the state."""
         if part.n == 0:
             return
         if self.n == 0:
@@ -269,9 +358,10 @@ class RunningCorrelation(nn.Module):
             self.varies.copy_(varies)
         else:
             self.varies |= varies | (reference != self.reference)
-        merged = _moments.merge(_symmetric_moments(self.n, self.mean, self.comoment), part)
-        self.mean.copy_(merged.mean_x)
-        self.comoment.copy_(merged.cross)
+        own = _symmetric_moments(self.n, self.shifted_mean, self.comoment)
+        merged = _moments.merge(own, part)
+        self.shifted_mean.copy_(merged.mean_x)
+        self.comoment.copy_((merged.cross + merged.cross.T) / 2)
         self.count.fill_(merged.n)
 
 
@@ -279,19 +369,3 @@ def _symmetric_moments(n: int, mean: torch.Tensor, comoment: torch.Tensor) -> _m
     """The moments of one block of columns with itself."""
     ss = torch.diagonal(comoment)
     return _moments.Moments(n, mean, mean, comoment, ss, ss)
-
-
-def _outer_sqrt(ss: torch.Tensor) -> torch.Tensor:
-    """``sqrt(ss_i * ss_j)`` for every pair, without under- or overflow in the product.
-
-    The product form makes identical columns give exactly 1; where the product would leave
-    the floating range, ``sqrt(ss_i) * sqrt(ss_j)`` is used instead.
-    """
-    info = torch.finfo(ss.dtype)
-    in_range = (ss > info.tiny**0.5) & (ss < info.max**0.5)
-    both = in_range[:, None] & in_range[None, :]
-    product = torch.sqrt(
-        torch.where(both, ss[:, None] * ss[None, :], torch.ones_like(both, dtype=ss.dtype))
-    )
-    root = torch.sqrt(ss)
-    return torch.where(both, product, root[:, None] * root[None, :])

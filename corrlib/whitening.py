@@ -38,12 +38,11 @@ import torch
 from torch import nn
 
 from corrlib._validation import (
-    as_float_tensor,
+    as_data,
     check_min_samples,
     check_ndim,
     check_square,
     check_symmetric,
-    compute_dtype,
 )
 
 __all__ = ["PCAWhitening", "ZCAWhitening", "condition_number"]
@@ -75,16 +74,16 @@ def condition_number(cov: Any, eps: float = 0.0) -> torch.Tensor:
     ValueError
         If ``cov`` is not a square 2-D matrix, is not symmetric, or ``eps`` is negative.
     """
-    c = as_float_tensor(cov, "cov")
+    c, out_dtype = as_data(cov, "cov")
     check_square(c, "cov")
     if eps < 0:
         raise ValueError(f"eps must be >= 0, got {eps}")
-    work = c.to(compute_dtype(c.dtype))
+    work = c
     if not bool(torch.isfinite(work).all()):
         raise ValueError(f"cov of shape {tuple(c.shape)} contains NaN or infinite values")
     check_symmetric(work, "cov")
     eigvals = torch.linalg.eigvalsh(work).clamp(min=0) + eps
-    return (eigvals[-1] / eigvals[0]).to(c.dtype)
+    return (eigvals[-1] / eigvals[0]).to(out_dtype)
 
 
 class _Whitening(nn.Module):
@@ -143,10 +142,9 @@ class _Whitening(nn.Module):
             If ``x`` is not 2-D, has fewer than 2 samples or non-finite values, or if
             ``eps=0`` and the covariance is singular.
         """
-        t = as_float_tensor(x, "x")
+        t, _ = as_data(x, "x")
         check_ndim(t, 2, "x")
         check_min_samples(t, 2, "x")
-        t = t.to(compute_dtype(t.dtype))
         if not bool(torch.isfinite(t).all()):
             raise ValueError("x contains NaN or infinite values; whitening needs finite data")
         mean = t.mean(dim=0)
@@ -178,8 +176,9 @@ class _Whitening(nn.Module):
     def transform(self, x: Any) -> torch.Tensor:
         """Whiten ``x``: ``(x - mean_) @ whitening_matrix_``.
 
-        Differentiable with respect to ``x``. The result has ``x``'s dtype (float32 for
-        integer inputs) and lives on ``x``'s device; the fitted buffers are moved there.
+        Differentiable with respect to ``x``. The result has ``x``'s dtype (torch's default
+        float dtype for integer inputs; float16 and bfloat16 are computed in float32) and lives
+        on ``x``'s device; the fitted buffers are moved there.
 
         Raises
         ------
@@ -188,17 +187,17 @@ class _Whitening(nn.Module):
         ValueError
             If ``x`` is not 2-D or its number of features differs from the training data's.
         """
-        t = self._check_input(x)
+        t, out_dtype = self._check_input(x)
         w = self.whitening_matrix_.to(device=t.device, dtype=t.dtype)
         mean = self.mean_.to(device=t.device, dtype=t.dtype)
-        return (t - mean) @ w
+        return ((t - mean) @ w).to(out_dtype)
 
     def inverse_transform(self, z: Any) -> torch.Tensor:
         """Undo :meth:`transform`: ``z @ coloring_matrix_ + mean_``."""
-        t = self._check_input(z, "z")
+        t, out_dtype = self._check_input(z, "z")
         w_inv = self.coloring_matrix_.to(device=t.device, dtype=t.dtype)
         mean = self.mean_.to(device=t.device, dtype=t.dtype)
-        return t @ w_inv + mean
+        return (t @ w_inv + mean).to(out_dtype)
 
     def fit_transform(self, x: Any) -> torch.Tensor:
         """:meth:`fit` on ``x``, then :meth:`transform` it."""
@@ -211,17 +210,18 @@ class _Whitening(nn.Module):
     def extra_repr(self) -> str:
         return f"eps={self.eps}, num_features={self.num_features}"
 
-    def _check_input(self, x: Any, name: str = "x") -> torch.Tensor:
+    def _check_input(self, x: Any, name: str = "x") -> tuple[torch.Tensor, torch.dtype]:
+        """``x`` in its compute dtype (checked against the fit), and the result dtype."""
         if not self.is_fitted:
             raise RuntimeError(f"{type(self).__name__} is not fitted; call fit(x) first")
-        t = as_float_tensor(x, name)
+        t, out_dtype = as_data(x, name)
         check_ndim(t, 2, name)
         if t.shape[1] != self.num_features:
             raise ValueError(
                 f"{name} has {t.shape[1]} features (shape {tuple(t.shape)}), but the whitener "
                 f"was fitted on {self.num_features}"
             )
-        return t
+        return t, out_dtype
 
 
 class PCAWhitening(_Whitening):

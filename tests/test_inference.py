@@ -57,3 +57,20 @@ def test_constant_input_gives_nan_result():
     with pytest.warns(corrlib.ConstantInputWarning):
         res = corrlib.pearson_test([1.0, 1.0, 1.0, 1.0], [1.0, 2.0, 3.0, 4.0])
     assert math.isnan(res.statistic) and math.isnan(res.pvalue)
+
+
+def test_constant_input_interval_is_nan_and_result_unpacks_like_scipy():
+    with pytest.warns(corrlib.ConstantInputWarning):
+        res = corrlib.pearson_test([1.0, 1.0, 1.0, 1.0, 1.0], [1.0, 2.0, 3.0, 4.0, 5.0])
+    lo, hi = res.confidence_interval()
+    assert math.isnan(lo) and math.isnan(hi)
+    x = np.arange(10.0)
+    y = np.array([1.0, 3, 2, 5, 4, 6, 8, 7, 9, 11])
+    r, p = corrlib.pearson_test(x, y)
+    ref = stats.pearsonr(x, y)
+    assert r == pytest.approx(ref.statistic) and p == pytest.approx(ref.pvalue)
+    ours = corrlib.pearson_test(x, y).confidence_interval(confidence_level=0.9)
+    theirs = ref.confidence_interval(confidence_level=0.9)
+    assert ours.low == pytest.approx(theirs.low) and ours.high == pytest.approx(theirs.high)
+    with pytest.raises(ValueError, match="confidence_level"):
+        corrlib.pearson_test(x, y).confidence_interval(confidence_level=1.5)

@@ -68,7 +68,7 @@ def test_memory_does_not_grow_with_n():
     for _ in range(20):
         rc.update(torch.randn(500, 8))
     assert {k: v.numel() for k, v in rc.state_dict().items()} == sizes
-    assert sum(sizes.values()) == 1 + 8 + 64 + 8 + 8
+    assert sum(sizes.values()) == 1 + 8 + 8 + 8 + 64 + 8 + 8
 
 
 def test_state_dict_round_trip_and_reset():
@@ -142,9 +142,20 @@ def test_large_and_small_scales_in_float32(scale):
     torch.testing.assert_close(rc.compute(), expected, atol=1e-4, rtol=0)
 
 
-def test_overflowing_state_is_nan_with_a_warning():
-    x = _data(100, 2).float() * 1e19  # squares overflow float32
-    rc = RunningCorrelation(2).update(x)
+def test_data_whose_squares_overflow_are_rescaled_not_nan():
+    x = _data(100, 2).float()
+    rc = RunningCorrelation(2)
+    for part in (x * 1e19).split(30):  # squares overflow float32
+        rc.update(part)
+    torch.testing.assert_close(rc.compute(), corrlib.corr_matrix(x), atol=1e-5, rtol=0)
+    torch.testing.assert_close(rc.mean, (x * 1e19).mean(0), rtol=1e-5, atol=0)
+    # the same rule as corr_matrix, which rescales too
+    torch.testing.assert_close(corrlib.corr_matrix(x * 1e19), corrlib.corr_matrix(x))
+
+
+def test_a_later_batch_beyond_the_range_is_nan_with_a_warning():
+    x = _data(100, 2).float()
+    rc = RunningCorrelation(2).update(x[:50]).update(x[50:] * 1e30)
     with pytest.warns(RuntimeWarning, match="overflowed"):
         r = rc.compute()
     assert torch.isnan(r).all()

@@ -40,7 +40,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from corrlib._validation import as_float_tensor, check_ndim, check_same_length
+from corrlib._validation import as_data, check_ndim, check_same_length
 
 __all__ = ["BarlowTwinsLoss", "barlow_twins_loss", "cross_correlation"]
 
@@ -84,25 +84,11 @@ def barlow_twins_loss(
         If the inputs are not 2-D, their shapes differ, the (global) batch has fewer than 2
         samples, or ``lambda_offdiag`` or ``eps`` is negative.
     """
-    a = as_float_tensor(z1, "z1")
-    b = as_float_tensor(z2, "z2")
-    check_ndim(a, 2, "z1")
-    check_ndim(b, 2, "z2")
-    check_same_length(a, b, "z1 and z2")
-    if a.shape[1] != b.shape[1]:
-        raise ValueError(
-            f"z1 and z2 must have the same number of features, "
-            f"got shapes {tuple(a.shape)} and {tuple(b.shape)}"
-        )
+    a, b, out_dtype = _views(z1, z2)
     if lambda_offdiag < 0:
         raise ValueError(f"lambda_offdiag must be >= 0, got {lambda_offdiag}")
     if eps < 0:
         raise ValueError(f"eps must be >= 0, got {eps}")
-    out_dtype = torch.promote_types(a.dtype, b.dtype)
-    work = torch.float32 if out_dtype in (torch.float16, torch.bfloat16) else out_dtype
-    a = a.to(work)
-    b = b.to(work)
-
     if distributed is None:
         distributed = _world_size(group) > 1
     elif distributed and not _is_initialized():
@@ -149,16 +135,30 @@ def cross_correlation(z1: Any, z2: Any, *, eps: float = 1e-5) -> torch.Tensor:
     Returns
     -------
     Tensor, shape (d, d)
+        In the promoted dtype of ``z1`` and ``z2`` (float16 and bfloat16 computed in float32,
+        integers in float64 with a result in torch's default float dtype).
     """
-    a = as_float_tensor(z1, "z1")
-    b = as_float_tensor(z2, "z2")
-    check_ndim(a, 2, "z1")
-    check_ndim(b, 2, "z2")
-    check_same_length(a, b, "z1 and z2")
+    a, b, out_dtype = _views(z1, z2)
     n = a.shape[0]
     an = (a - a.mean(0)) / torch.sqrt(a.var(0, unbiased=False) + eps)
     bn = (b - b.mean(0)) / torch.sqrt(b.var(0, unbiased=False) + eps)
-    return an.T @ bn / n
+    return (an.T @ bn / n).to(out_dtype)
+
+
+def _views(z1: Any, z2: Any) -> tuple[torch.Tensor, torch.Tensor, torch.dtype]:
+    """The two views, checked, in their common compute dtype; and the result dtype."""
+    a, a_dtype = as_data(z1, "z1")
+    b, b_dtype = as_data(z2, "z2")
+    check_ndim(a, 2, "z1")
+    check_ndim(b, 2, "z2")
+    check_same_length(a, b, "z1 and z2")
+    if a.shape[1] != b.shape[1]:
+        raise ValueError(
+            f"z1 and z2 must have the same number of features, "
+            f"got shapes {tuple(a.shape)} and {tuple(b.shape)}"
+        )
+    work = torch.promote_types(a.dtype, b.dtype)
+    return a.to(work), b.to(work), torch.promote_types(a_dtype, b_dtype)
 
 
 class BarlowTwinsLoss(nn.Module):

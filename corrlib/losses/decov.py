@@ -7,7 +7,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from corrlib._validation import as_float_tensor, check_min_samples, check_ndim, compute_dtype
+from corrlib._validation import as_data, check_min_samples, check_ndim
 
 __all__ = ["DeCovLoss", "decov_loss"]
 
@@ -45,11 +45,9 @@ def decov_loss(h: Any) -> torch.Tensor:
     M. Cogswell, F. Ahmed, R. Girshick, L. Zitnick, D. Batra, "Reducing Overfitting in Deep
     Networks by Decorrelating Representations", ICLR 2016.
     """
-    t = as_float_tensor(h, "h")
+    t, out_dtype = as_data(h, "h")
     check_ndim(t, 2, "h")
     check_min_samples(t, 2, "h")
-    out_dtype = t.dtype
-    t = t.to(compute_dtype(t.dtype))
     centred = t - t.mean(dim=0, keepdim=True)
     cov = centred.T @ centred / t.shape[0]
     # Summing the off-diagonal squares directly avoids the cancellation of the difference.
