@@ -45,11 +45,12 @@ import torch
 from torch import nn
 
 from corrlib._validation import (
-    as_float_tensor,
+    as_real_tensor,
     check_min_samples,
     check_same_length,
     compute_dtype,
     constant_columns,
+    result_dtype,
 )
 from corrlib._warnings import ConstantInputWarning
 
@@ -91,7 +92,7 @@ class _Rep:
 
 def _as_samples_matrix(x: Any, name: str) -> torch.Tensor:
     """``x`` as a float tensor ``(n, d)``: one row per sample, extra dimensions flattened."""
-    t = as_float_tensor(x, name)
+    t = as_real_tensor(x, name)
     if t.ndim < 2:
         raise ValueError(
             f"{name} must be (n_samples, n_features) or (n_samples, ...), got shape {tuple(t.shape)}"
@@ -198,12 +199,11 @@ def _check_debiased_n(n: int) -> None:
 
 def _prepare_pair(x: Any, y: Any) -> tuple[_Rep, _Rep, torch.dtype]:
     """Both representations, checked for a common sample count; and the result dtype."""
-    xt = as_float_tensor(x, "x")
-    yt = as_float_tensor(y, "y")
+    xt = as_real_tensor(x, "x")
+    yt = as_real_tensor(y, "y")
     if xt.ndim >= 1 and yt.ndim >= 1:
         check_same_length(xt, yt)
-    out_dtype = torch.promote_types(xt.dtype, yt.dtype)
-    work = compute_dtype(out_dtype)
+    work, out_dtype = _dtypes([xt, yt])
     return _prepare(xt, "x", work), _prepare(yt, "y", work), out_dtype
 
 
@@ -294,8 +294,16 @@ def unbiased_hsic(x: Any, y: Any) -> torch.Tensor:
     return out
 
 
-def _common_dtype(tensors: Sequence[torch.Tensor]) -> torch.dtype:
-    return functools.reduce(torch.promote_types, (t.dtype for t in tensors))
+def _dtypes(tensors: Sequence[torch.Tensor]) -> tuple[torch.dtype, torch.dtype]:
+    """The dtype to compute in and the result dtype, for representations compared together.
+
+    Each input counts with its own compute dtype (float32 for half precision, float64 for
+    integers, whose values float32 would round) and its own result dtype (integers give
+    torch's default float); the promotion of each set decides.
+    """
+    work = functools.reduce(torch.promote_types, (compute_dtype(t.dtype) for t in tensors))
+    out = functools.reduce(torch.promote_types, (result_dtype(t.dtype) for t in tensors))
+    return work, out
 
 
 def _as_rep_list(reps: Any, name: str) -> list[Any]:
@@ -354,15 +362,14 @@ def cka_matrix(reps_a: Any, reps_b: Any = None, *, debiased: bool = False) -> to
     list_b = list_a if symmetric else _as_rep_list(reps_b, "reps_b")
     if not list_a or not list_b:
         raise ValueError("cka_matrix needs at least one representation in each set")
-    tensors_a = [as_float_tensor(r, f"reps_a[{i}]") for i, r in enumerate(list_a)]
+    tensors_a = [as_real_tensor(r, f"reps_a[{i}]") for i, r in enumerate(list_a)]
     tensors_b = (
         tensors_a
         if symmetric
-        else [as_float_tensor(r, f"reps_b[{j}]") for j, r in enumerate(list_b)]
+        else [as_real_tensor(r, f"reps_b[{j}]") for j, r in enumerate(list_b)]
     )
     _check_sample_counts([("reps_a", tensors_a), ("reps_b", tensors_b)], "all representations")
-    dtype = _common_dtype(tensors_a + tensors_b)
-    work = compute_dtype(dtype)
+    work, dtype = _dtypes(tensors_a + tensors_b)
     prep_a = [_prepare(t, f"reps_a[{i}]", work) for i, t in enumerate(tensors_a)]
     prep_b = (
         prep_a
@@ -558,11 +565,9 @@ class MinibatchCKA(nn.Module):
             if _is_single(y) != single:
                 raise TypeError("x and y must both be tensors or both be lists of tensors")
             list_y = [y] if single else _as_rep_list(y, "y")
-        tensors_x = [as_float_tensor(t, f"x[{i}]") for i, t in enumerate(list_x)]
+        tensors_x = [as_real_tensor(t, f"x[{i}]") for i, t in enumerate(list_x)]
         tensors_y = (
-            tensors_x
-            if symmetric
-            else [as_float_tensor(t, f"y[{j}]") for j, t in enumerate(list_y)]
+            tensors_x if symmetric else [as_real_tensor(t, f"y[{j}]") for j, t in enumerate(list_y)]
         )
         if not tensors_x or not tensors_y:
             raise ValueError("MinibatchCKA.update needs at least one representation per side")
@@ -579,8 +584,7 @@ class MinibatchCKA(nn.Module):
             )
         shape = (len(tensors_x), len(tensors_y))
         self._check_form(single, symmetric, shape)
-        dtype = _common_dtype(tensors_x + tensors_y)
-        work = compute_dtype(dtype)
+        work, dtype = _dtypes(tensors_x + tensors_y)
         prep_x = [_prepare(t, f"x[{i}]", work) for i, t in enumerate(tensors_x)]
         prep_y = (
             prep_x if symmetric else [_prepare(t, f"y[{j}]", work) for j, t in enumerate(tensors_y)]

@@ -503,3 +503,23 @@ def test_minibatch_cka_state_follows_cuda_batches() -> None:
     assert float(on_gpu.compute()) == pytest.approx(float(on_cpu.compute()), rel=1e-4)
     with pytest.raises(ValueError, match="state holding data"):
         on_gpu.update(x[:8], y[:8])
+
+
+def test_integer_representations_are_computed_in_float64() -> None:
+    # ids near 2**40: float32 spaces its values 2**17 apart there and would merge them all
+    ids = (2**40 + 3 * torch.arange(50)).reshape(50, 1)
+    other = torch.cat([ids.double(), torch.randn(50, 2, dtype=torch.float64)], dim=1)
+    value = linear_cka(ids, other)
+    assert value.dtype == torch.float64
+    assert float(value) == pytest.approx(float(linear_cka(ids.double(), other)), rel=1e-12)
+    same = linear_cka(ids, ids)  # integers alone give torch's default float
+    assert same.dtype == torch.get_default_dtype() and float(same) == 1.0
+    partner = (ids.double() - 2**40 + torch.randn(50, 1, dtype=torch.float64)).float()
+    m = cka_matrix([ids, partner])  # computed in float64, returned in the partner's float32
+    expected = cka_matrix([ids.double(), partner.double()])
+    assert m.dtype == torch.float32 and float(m[0, 1]) == pytest.approx(float(expected[0, 1]))
+    assert float(m[0, 1]) > 0.99
+    acc = MinibatchCKA().update(ids, other)
+    assert float(acc.compute()) == pytest.approx(float(linear_cka(ids, other, debiased=True)))
+    small = torch.randint(0, 255, (30, 4), dtype=torch.uint8, generator=torch.Generator())
+    assert float(linear_cka(small, small.double())) == pytest.approx(1.0, abs=1e-12)
