@@ -11,6 +11,7 @@ import sys
 import torch
 from _timing import HEADER
 from bench_core import run as run_core
+from bench_import import run as run_import
 
 
 def main() -> int:
@@ -21,6 +22,7 @@ def main() -> int:
     )
     print(HEADER)
     results = run_core()
+    results += run_import()
     for r in results:
         print(r.row(), flush=True)
     failed = [r for r in results if not r.passed]

@@ -3,7 +3,8 @@
 Data are laid out ``(n_samples, n_features)``. The statistics core is available at the top
 level (``corrlib.pearson``, ``corrlib.corr_matrix``, ...); the larger topics live in submodules
 that are imported on first use (``corrlib.plot``, ``corrlib.models``, ``corrlib.training``, ...),
-so that ``import corrlib`` stays quick.
+so that ``import corrlib`` stays quick: it loads neither matplotlib nor ``scipy.stats`` nor
+``scipy.fft`` (those are imported by the functions that need them, when first called).
 """
 
 from __future__ import annotations
@@ -21,20 +22,35 @@ from corrlib.versions import show_versions
 
 __version__ = "0.1.0"
 
-# Submodules imported on first attribute access (``corrlib.plot`` and so on).
+# Every public submodule, each reachable as ``corrlib.<name>`` before anything else is touched
+# (those imported above already are; the others are imported on first attribute access).
 _SUBMODULES = (
+    "activations",
+    "autocorrelation",
+    "bootstrap",
+    "channels",
+    "checkpoints",
+    "correlation",
     "data",
+    "history",
     "hooks",
+    "inference",
     "losses",
     "models",
+    "monitor",
     "plot",
+    "ranking",
+    "reproducibility",
     "similarity",
     "sparse",
+    "streaming",
+    "summaries",
     "training",
+    "versions",
     "whitening",
 )
 
-# Top-level names that live in a lazily imported submodule.
+# Top-level names that live in a lazily imported submodule (each module is in _SUBMODULES).
 _LAZY_NAMES = {
     "threshold_corr": "sparse",
     "ledoit_wolf": "sparse",

@@ -12,9 +12,9 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import scipy.fft
 import torch
 
+from corrlib._lazy import lazy_import
 from corrlib._validation import (
     as_data,
     check_lag,
@@ -24,6 +24,8 @@ from corrlib._validation import (
     constant_columns,
 )
 from corrlib._warnings import ConstantInputWarning, Note, emit
+
+scipy = lazy_import("scipy")  # scipy.fft is imported on the first FFT, not with corrlib
 
 
 def _fft_length(n: int) -> int:

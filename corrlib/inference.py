@@ -9,9 +9,12 @@ from typing import Any, NamedTuple
 
 import torch
 
+from corrlib._lazy import lazy_import
 from corrlib._validation import as_real_tensor, check_ndim
 from corrlib._warnings import Note, emit
 from corrlib.correlation import correlate
+
+stats = lazy_import("scipy.stats")  # slow to import; needed only for intervals and p-values
 
 
 class ConfidenceInterval(NamedTuple):

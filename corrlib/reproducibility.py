@@ -1,9 +1,12 @@
-"""Reproducibility and device choice: one call seeds everything a notebook uses."""
+"""Reproducibility and device choice: one call seeds everything a notebook uses, and the
+random states can be saved and restored (for checkpoints that resume bit for bit)."""
 
 from __future__ import annotations
 
 import os
 import random
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 import torch
@@ -49,6 +52,48 @@ def seed_everything(
         torch.backends.cudnn.deterministic = True
     else:
         torch.use_deterministic_algorithms(False)
+
+
+def get_rng_state(generator: torch.Generator | None = None) -> dict[str, Any]:
+    """Every random state :func:`seed_everything` sets, as tensors and plain Python values.
+
+    Parameters
+    ----------
+    generator : torch.Generator, optional
+        A generator of one's own (e.g. a DataLoader's shuffling generator) to include.
+
+    Returns
+    -------
+    dict
+        Keys ``"python"``, ``"numpy"``, ``"torch"``, ``"cuda"`` (one state per GPU, empty
+        without CUDA) and ``"generator"`` (``None`` without one). Only tensors and plain values,
+        so that it can be saved and read back with ``torch.load(..., weights_only=True)``.
+    """
+    name, keys, pos, has_gauss, cached = np.random.get_state()  # noqa: NPY002 - global state
+    return {
+        "python": random.getstate(),
+        "numpy": (name, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, cached),
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        "generator": None if generator is None else generator.get_state(),
+    }
+
+
+def set_rng_state(state: Mapping[str, Any], generator: torch.Generator | None = None) -> None:
+    """Restore the random states saved by :func:`get_rng_state`.
+
+    The CUDA states are restored only when this machine has as many GPUs as the one that saved
+    them; ``generator`` receives the saved generator state, if one was saved.
+    """
+    random.setstate(state["python"])
+    name, keys, pos, has_gauss, cached = state["numpy"]
+    np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, cached))  # noqa: NPY002
+    torch.set_rng_state(state["torch"])
+    cuda = state["cuda"]
+    if cuda and torch.cuda.is_available() and len(cuda) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(cuda)
+    if generator is not None and state["generator"] is not None:
+        generator.set_state(state["generator"])
 
 
 def get_device(prefer: str | None = None) -> torch.device:

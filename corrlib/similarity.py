@@ -20,7 +20,17 @@ random representations with ``d >> n`` get a CKA well above 0. ``debiased=True``
 HSIC by the unbiased estimator of Song et al. (2012), as proposed by Nguyen, Raghu and Kornblith
 (2021), which removes most of that bias. :class:`MinibatchCKA` averages those unbiased
 estimates over mini-batches, so that CKA of a large data set never needs all the activations
-in memory at once.
+in memory at once; it is a stateful module like :class:`corrlib.RunningCorrelation` (``update``,
+``compute``, ``reset``, ``merge``, ``state_dict``, and ``sync`` across ``torch.distributed``
+ranks), so that CKA over a distributed evaluation needs only one collective.
+
+One kernel serves all three: :func:`_hsic_terms` gives, for two lists of prepared
+representations, the self-similarities of each and the cross-similarity matrix, and
+:func:`_cka_from_terms` turns them into CKA. A representation that is exactly constant (the
+same row for every sample; exact constancy as in :func:`corrlib.corr_matrix`, judged per
+column by :func:`corrlib._validation.constant_columns`) has an undefined CKA: NaN with a
+:class:`~corrlib.ConstantInputWarning`. Columns that are exactly constant are set to exactly
+zero after centring, so the rounding residue of the centring is never taken for variance.
 """
 
 from __future__ import annotations
@@ -32,20 +42,36 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
+from torch import nn
 
-from corrlib._validation import as_float_tensor, check_min_samples, check_same_length, compute_dtype
+from corrlib._validation import (
+    as_real_tensor,
+    check_min_samples,
+    check_same_length,
+    compute_dtype,
+    constant_columns,
+    result_dtype,
+)
 from corrlib._warnings import ConstantInputWarning
 
 __all__ = ["MinibatchCKA", "cka_matrix", "linear_cka", "unbiased_hsic"]
+
+# Result dtypes a MinibatchCKA state can have, by code (for exchanging them between ranks).
+_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+
+
+# --------------------------------------------------------------------------------------------
+# the kernel
 
 
 @dataclass
 class _Rep:
     """A centred representation and the pieces every CKA formula needs from it."""
 
-    xc: torch.Tensor  # (n, d), column-centred
+    xc: torch.Tensor  # (n, d), column-centred; exactly constant columns exactly 0
     row_sq: torch.Tensor  # (n,), squared norm of each centred row = diagonal of Kc
     sq_norm: torch.Tensor  # 0-d, sum of row_sq = tr(Kc)
+    varies: bool  # False when every column is exactly constant (every row the same)
     _gram: torch.Tensor | None = None
 
     @property
@@ -64,8 +90,9 @@ class _Rep:
         return self._gram
 
 
-def _prepare(x: Any, name: str, dtype: torch.dtype | None = None) -> _Rep:
-    t = as_float_tensor(x, name)
+def _as_samples_matrix(x: Any, name: str) -> torch.Tensor:
+    """``x`` as a float tensor ``(n, d)``: one row per sample, extra dimensions flattened."""
+    t = as_real_tensor(x, name)
     if t.ndim < 2:
         raise ValueError(
             f"{name} must be (n_samples, n_features) or (n_samples, ...), got shape {tuple(t.shape)}"
@@ -74,21 +101,18 @@ def _prepare(x: Any, name: str, dtype: torch.dtype | None = None) -> _Rep:
     t = t.reshape(t.shape[0], -1)
     if t.shape[1] == 0:
         raise ValueError(f"{name} has no features, got shape {tuple(t.shape)}")
+    return t
+
+
+def _prepare(x: Any, name: str, dtype: torch.dtype | None = None) -> _Rep:
+    t = _as_samples_matrix(x, name)
     t = t.to(dtype if dtype is not None else compute_dtype(t.dtype))
+    constant = constant_columns(t)
     xc = t - t.mean(dim=0, keepdim=True)
+    if bool(constant.any()):
+        xc = xc.masked_fill(constant, 0.0)
     row_sq = (xc * xc).sum(dim=1)
-    return _Rep(xc, row_sq, row_sq.sum())
-
-
-def _prepare_pair(x: Any, y: Any) -> tuple[_Rep, _Rep, torch.dtype]:
-    """Both representations, checked for a common sample count; and the result dtype."""
-    xt = as_float_tensor(x, "x")
-    yt = as_float_tensor(y, "y")
-    if xt.ndim >= 1 and yt.ndim >= 1:
-        check_same_length(xt, yt)
-    out_dtype = torch.promote_types(xt.dtype, yt.dtype)
-    work = compute_dtype(out_dtype)
-    return _prepare(xt, "x", work), _prepare(yt, "y", work), out_dtype
+    return _Rep(xc, row_sq, row_sq.sum(), varies=not bool(constant.all()))
 
 
 def _dot(a: _Rep, b: _Rep, debiased: bool) -> torch.Tensor:
@@ -107,9 +131,61 @@ def _dot(a: _Rep, b: _Rep, debiased: bool) -> torch.Tensor:
     return s
 
 
-def _cka(a: _Rep, b: _Rep, debiased: bool, xx: torch.Tensor, yy: torch.Tensor) -> torch.Tensor:
-    xy = _dot(a, b, debiased)
-    return xy / torch.sqrt(xx * yy)
+def _hsic_terms(
+    reps_a: Sequence[_Rep], reps_b: Sequence[_Rep] | None, debiased: bool
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The HSIC terms of every pair: ``(cross (k, l), self_a (k,), self_b (l,))``.
+
+    ``cross[i, j]`` is ``_dot(reps_a[i], reps_b[j])``; with ``reps_b=None`` the set is
+    compared with itself, each pair computed once, and ``cross`` has ``self_a`` on its diagonal.
+    Differentiable.
+    """
+    self_a = torch.stack([_dot(r, r, debiased) for r in reps_a])
+    if reps_b is None:
+        k = len(reps_a)
+        entries: dict[tuple[int, int], torch.Tensor] = {}
+        for i in range(k):
+            entries[i, i] = self_a[i]
+            for j in range(i + 1, k):
+                entries[i, j] = entries[j, i] = _dot(reps_a[i], reps_a[j], debiased)
+        rows = [torch.stack([entries[i, j] for j in range(k)]) for i in range(k)]
+        return torch.stack(rows), self_a, self_a
+    self_b = torch.stack([_dot(r, r, debiased) for r in reps_b])
+    rows = [torch.stack([_dot(a, b, debiased) for b in reps_b]) for a in reps_a]
+    return torch.stack(rows), self_a, self_b
+
+
+def _cka_from_terms(
+    cross: torch.Tensor,
+    self_a: torch.Tensor,
+    self_b: torch.Tensor,
+    varies_a: torch.Tensor,
+    varies_b: torch.Tensor,
+    symmetric: bool,
+) -> torch.Tensor:
+    """CKA ``cross / sqrt(self_a self_b)`` for every pair; NaN where a side does not vary or
+    has no positive self-similarity. A symmetric set gets an exact unit diagonal."""
+    ok_a = varies_a & (self_a > 0)
+    ok_b = varies_b & (self_b > 0)
+    ok = ok_a[:, None] & ok_b[None, :]
+    one = torch.ones((), dtype=cross.dtype, device=cross.device)
+    # sqrt of each factor, not of their product, which could overflow in float32
+    root_a = torch.sqrt(torch.where(ok_a, self_a, one))
+    root_b = torch.sqrt(torch.where(ok_b, self_b, one))
+    cka = cross / (root_a[:, None] * root_b[None, :])
+    if symmetric:
+        eye = torch.eye(cka.shape[0], dtype=torch.bool, device=cka.device)
+        cka = torch.where(eye, one, cka)
+    return torch.where(ok, cka, torch.full_like(cka, float("nan")))
+
+
+def _varies(reps: Sequence[_Rep], device: torch.device) -> torch.Tensor:
+    return torch.tensor([r.varies for r in reps], dtype=torch.bool, device=device)
+
+
+def _constant_message(names: Sequence[str], within: str = "for every sample") -> str:
+    which = ", ".join(names)
+    return f"{which}: the same {within}; its CKA is undefined and returned as NaN"
 
 
 def _check_debiased_n(n: int) -> None:
@@ -117,14 +193,18 @@ def _check_debiased_n(n: int) -> None:
         raise ValueError(f"debiased CKA needs at least 4 samples, got {n}")
 
 
-def _warn_if_constant(*reps: tuple[_Rep, str]) -> None:
-    for rep, name in reps:
-        if not bool((rep.xc != 0).any()):
-            warnings.warn(
-                f"{name} is the same for every sample; its CKA is undefined and returned as NaN",
-                ConstantInputWarning,
-                stacklevel=3,
-            )
+# --------------------------------------------------------------------------------------------
+# functional CKA
+
+
+def _prepare_pair(x: Any, y: Any) -> tuple[_Rep, _Rep, torch.dtype]:
+    """Both representations, checked for a common sample count; and the result dtype."""
+    xt = as_real_tensor(x, "x")
+    yt = as_real_tensor(y, "y")
+    if xt.ndim >= 1 and yt.ndim >= 1:
+        check_same_length(xt, yt)
+    work, out_dtype = _dtypes([xt, yt])
+    return _prepare(xt, "x", work), _prepare(yt, "y", work), out_dtype
 
 
 def linear_cka(x: Any, y: Any, *, debiased: bool = False) -> torch.Tensor:
@@ -144,9 +224,10 @@ def linear_cka(x: Any, y: Any, *, debiased: bool = False) -> torch.Tensor:
     Returns
     -------
     Tensor, 0-d
-        CKA, in [0, 1] for the plain estimator (the debiased one can fall slightly below 0).
-        NaN with a :class:`~corrlib.ConstantInputWarning` when a representation is the same
-        for every sample. Differentiable.
+        CKA, in [0, 1] for the plain estimator (the debiased one can fall slightly below 0),
+        in the promoted dtype of the inputs (float16 and bfloat16 are computed in float32).
+        NaN with a :class:`~corrlib.ConstantInputWarning` when a representation is exactly
+        the same for every sample (any constant, not only zero). Differentiable.
 
     Raises
     ------
@@ -170,9 +251,13 @@ def linear_cka(x: Any, y: Any, *, debiased: bool = False) -> torch.Tensor:
     a, b, out_dtype = _prepare_pair(x, y)
     if debiased:
         _check_debiased_n(a.n)
-    _warn_if_constant((a, "x"), (b, "y"))
-    r = _cka(a, b, debiased, _dot(a, a, debiased), _dot(b, b, debiased))
-    return r.to(out_dtype)
+    constant = [name for rep, name in ((a, "x"), (b, "y")) if not rep.varies]
+    if constant:
+        warnings.warn(_constant_message(constant), ConstantInputWarning, stacklevel=2)
+    cross, self_a, self_b = _hsic_terms([a], [b], debiased)
+    device = cross.device
+    r = _cka_from_terms(cross, self_a, self_b, _varies([a], device), _varies([b], device), False)
+    return r[0, 0].to(out_dtype)
 
 
 def unbiased_hsic(x: Any, y: Any) -> torch.Tensor:
@@ -190,15 +275,35 @@ def unbiased_hsic(x: Any, y: Any) -> torch.Tensor:
     Returns
     -------
     Tensor, 0-d
+        In the promoted dtype of the inputs (float16 and bfloat16 are computed in float32).
+        Exactly 0 when a representation is exactly constant (it has no variance to share).
+        HSIC grows with the fourth power of the data's scale: a value beyond float16's range
+        (about 6.5e4) becomes ``inf`` with a ``RuntimeWarning``; use float32 inputs then.
     """
     a, b, out_dtype = _prepare_pair(x, y)
     _check_debiased_n(a.n)
     n = a.n
-    return (_dot(a, b, True) / (n * (n - 3))).to(out_dtype)
+    value = _dot(a, b, True) / (n * (n - 3))
+    out = value.to(out_dtype)
+    if bool(torch.isfinite(value)) and not bool(torch.isfinite(out)):
+        warnings.warn(
+            f"unbiased HSIC = {float(value):.3g} overflows {out_dtype}; pass float32 inputs",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+    return out
 
 
-def _common_dtype(tensors: Sequence[torch.Tensor]) -> torch.dtype:
-    return functools.reduce(torch.promote_types, (t.dtype for t in tensors))
+def _dtypes(tensors: Sequence[torch.Tensor]) -> tuple[torch.dtype, torch.dtype]:
+    """The dtype to compute in and the result dtype, for representations compared together.
+
+    Each input counts with its own compute dtype (float32 for half precision, float64 for
+    integers, whose values float32 would round) and its own result dtype (integers give
+    torch's default float); the promotion of each set decides.
+    """
+    work = functools.reduce(torch.promote_types, (compute_dtype(t.dtype) for t in tensors))
+    out = functools.reduce(torch.promote_types, (result_dtype(t.dtype) for t in tensors))
+    return work, out
 
 
 def _as_rep_list(reps: Any, name: str) -> list[Any]:
@@ -209,6 +314,18 @@ def _as_rep_list(reps: Any, name: str) -> list[Any]:
             f"{name} must be a list or dict of representations, got {type(reps).__name__}"
         )
     return list(reps)
+
+
+def _check_sample_counts(groups: Sequence[tuple[str, Sequence[torch.Tensor]]], what: str) -> None:
+    """Every tensor of every group has the first one's number of samples (rows)."""
+    first = groups[0][1][0]
+    for label, group in groups:
+        for i, t in enumerate(group):
+            if t.ndim < 1 or t.shape[0] != first.shape[0]:
+                raise ValueError(
+                    f"{what} must have the same number of samples, got shapes "
+                    f"{tuple(first.shape)} ({groups[0][0]}[0]) and {tuple(t.shape)} ({label}[{i}])"
+                )
 
 
 def cka_matrix(reps_a: Any, reps_b: Any = None, *, debiased: bool = False) -> torch.Tensor:
@@ -229,7 +346,9 @@ def cka_matrix(reps_a: Any, reps_b: Any = None, *, debiased: bool = False) -> to
     -------
     Tensor, shape ``(len(reps_a), len(reps_b))``
         Entry ``(i, j)`` is ``linear_cka(reps_a[i], reps_b[j])``. Without ``reps_b`` the
-        matrix is symmetric with a unit diagonal, and each pair is computed once.
+        matrix is symmetric with a unit diagonal, and each pair is computed once. The row and
+        column of an exactly constant representation are NaN (its diagonal entry too), with a
+        :class:`~corrlib.ConstantInputWarning`.
 
     Raises
     ------
@@ -238,52 +357,49 @@ def cka_matrix(reps_a: Any, reps_b: Any = None, *, debiased: bool = False) -> to
     TypeError
         ``reps_a`` or ``reps_b`` is not a list or dict.
     """
+    symmetric = reps_b is None
     list_a = _as_rep_list(reps_a, "reps_a")
-    list_b = list_a if reps_b is None else _as_rep_list(reps_b, "reps_b")
+    list_b = list_a if symmetric else _as_rep_list(reps_b, "reps_b")
     if not list_a or not list_b:
         raise ValueError("cka_matrix needs at least one representation in each set")
-    tensors_a = [as_float_tensor(r, f"reps_a[{i}]") for i, r in enumerate(list_a)]
+    tensors_a = [as_real_tensor(r, f"reps_a[{i}]") for i, r in enumerate(list_a)]
     tensors_b = (
         tensors_a
-        if reps_b is None
-        else [as_float_tensor(r, f"reps_b[{j}]") for j, r in enumerate(list_b)]
+        if symmetric
+        else [as_real_tensor(r, f"reps_b[{j}]") for j, r in enumerate(list_b)]
     )
-    first = tensors_a[0]
-    for label, group in (("reps_a", tensors_a), ("reps_b", tensors_b)):
-        for i, t in enumerate(group):
-            if t.ndim < 1 or t.shape[0] != first.shape[0]:
-                raise ValueError(
-                    "all representations must have the same number of samples, got shapes "
-                    f"{tuple(first.shape)} (reps_a[0]) and {tuple(t.shape)} ({label}[{i}])"
-                )
-    dtype = _common_dtype(tensors_a + tensors_b)
-    work = compute_dtype(dtype)
+    _check_sample_counts([("reps_a", tensors_a), ("reps_b", tensors_b)], "all representations")
+    work, dtype = _dtypes(tensors_a + tensors_b)
     prep_a = [_prepare(t, f"reps_a[{i}]", work) for i, t in enumerate(tensors_a)]
     prep_b = (
         prep_a
-        if reps_b is None
+        if symmetric
         else [_prepare(t, f"reps_b[{j}]", work) for j, t in enumerate(tensors_b)]
     )
     if debiased:
         _check_debiased_n(prep_a[0].n)
-    _warn_if_constant(*((rep, f"reps_a[{i}]") for i, rep in enumerate(prep_a)))
-    if reps_b is not None:
-        _warn_if_constant(*((rep, f"reps_b[{j}]") for j, rep in enumerate(prep_b)))
-    self_a = [_dot(r, r, debiased) for r in prep_a]
-    self_b = self_a if reps_b is None else [_dot(r, r, debiased) for r in prep_b]
-    out = torch.empty(len(prep_a), len(prep_b), dtype=work, device=first.device)
-    for i, a in enumerate(prep_a):
-        for j, b in enumerate(prep_b):
-            if reps_b is None and j < i:
-                out[i, j] = out[j, i]
-            elif reps_b is None and i == j:
-                out[i, j] = self_a[i] / self_a[i]  # 1, or NaN for a constant representation
-            else:
-                out[i, j] = _cka(a, b, debiased, self_a[i], self_b[j])
+    constant = [f"reps_a[{i}]" for i, r in enumerate(prep_a) if not r.varies]
+    if not symmetric:
+        constant += [f"reps_b[{j}]" for j, r in enumerate(prep_b) if not r.varies]
+    if constant:
+        warnings.warn(_constant_message(constant), ConstantInputWarning, stacklevel=2)
+    cross, self_a, self_b = _hsic_terms(prep_a, None if symmetric else prep_b, debiased)
+    device = cross.device
+    out = _cka_from_terms(
+        cross, self_a, self_b, _varies(prep_a, device), _varies(prep_b, device), symmetric
+    )
     return out.to(dtype)
 
 
-class MinibatchCKA:
+# --------------------------------------------------------------------------------------------
+# streaming CKA
+
+
+def _is_single(reps: Any) -> bool:
+    return isinstance(reps, torch.Tensor) or not isinstance(reps, Sequence | Mapping)
+
+
+class MinibatchCKA(nn.Module):
     """Linear CKA accumulated over mini-batches (Nguyen, Raghu and Kornblith, 2021).
 
     For each batch the unbiased HSIC (Song et al., 2012) of every pair is computed; the
@@ -297,6 +413,18 @@ class MinibatchCKA:
     tensor), or a list of tensors per side (several layers: :meth:`compute` gives the
     ``(len(x), len(y))`` CKA matrix); ``y=None`` compares the layers of ``x`` with themselves.
 
+    Like :class:`corrlib.RunningCorrelation` it is a module whose buffers are the whole state:
+    the sums of the per-batch HSIC terms (float64), which representations varied within some
+    batch, and the batch and sample counts. States of disjoint data therefore add up:
+    :meth:`merge` folds another state in, :meth:`sync` pools the states of every
+    ``torch.distributed`` rank, and ``state_dict`` / ``load_state_dict`` save and restore it
+    (also into a fresh ``MinibatchCKA()``, which takes the saved shapes).
+
+    Attributes
+    ----------
+    n_batches, n_samples : int
+        Batches and samples seen.
+
     Examples
     --------
     >>> import torch
@@ -305,28 +433,128 @@ class MinibatchCKA:
     >>> x = torch.randn(512, 8, generator=g)
     >>> acc = MinibatchCKA()
     >>> for xb in x.split(128):
-    ...     acc.update(xb, 2 * xb)
+    ...     _ = acc.update(xb, 2 * xb)
     >>> round(float(acc.compute()), 6)
     1.0
     """
 
-    def __init__(self) -> None:
-        self.reset()
+    cross: torch.Tensor
+    self_x: torch.Tensor
+    self_y: torch.Tensor
+    varies_x: torch.Tensor
+    varies_y: torch.Tensor
+    batch_count: torch.Tensor
+    sample_count: torch.Tensor
 
-    def reset(self) -> None:
-        """Forget every batch seen."""
-        self.n_batches = 0
-        self.n_samples = 0
+    def __init__(self) -> None:
+        super().__init__()
+        f64 = torch.float64
+        self.register_buffer("cross", torch.zeros(0, 0, dtype=f64))
+        self.register_buffer("self_x", torch.zeros(0, dtype=f64))
+        self.register_buffer("self_y", torch.zeros(0, dtype=f64))
+        self.register_buffer("varies_x", torch.zeros(0, dtype=torch.bool))
+        self.register_buffer("varies_y", torch.zeros(0, dtype=torch.bool))
+        self.register_buffer("batch_count", torch.zeros((), dtype=torch.int64))
+        self.register_buffer("sample_count", torch.zeros((), dtype=torch.int64))
         self._single: bool | None = None
         self._symmetric: bool | None = None
-        self._xy: torch.Tensor | None = None
-        self._xx: torch.Tensor | None = None
-        self._yy: torch.Tensor | None = None
-        self._dtype = torch.get_default_dtype()
+        self.result_dtype = torch.get_default_dtype()
 
-    def update(self, x: Any, y: Any = None) -> None:
-        """Add one batch: a tensor ``(b, ...)`` per side, or a list of them (``b >= 4``)."""
-        single = isinstance(x, torch.Tensor) or not isinstance(x, Sequence | Mapping)
+    # -- state -----------------------------------------------------------------------------
+
+    @property
+    def n_batches(self) -> int:
+        """Number of batches seen."""
+        return int(self.batch_count)
+
+    @property
+    def n_samples(self) -> int:
+        """Number of samples seen (summed over batches)."""
+        return int(self.sample_count)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """``(len(x), len(y))``: the number of representations per side (``(0, 0)`` if empty)."""
+        return (self.cross.shape[0], self.cross.shape[1])
+
+    def extra_repr(self) -> str:
+        return f"shape={self.shape}, n_batches={self.n_batches}, n_samples={self.n_samples}"
+
+    def reset(self) -> MinibatchCKA:
+        """Forget every batch seen (the state returns to that of ``MinibatchCKA()``)."""
+        device = self.cross.device
+        self._resize(0, 0, device)
+        self.batch_count.zero_()
+        self.sample_count.zero_()
+        self._single = self._symmetric = None
+        self.result_dtype = torch.get_default_dtype()
+        return self
+
+    def _resize(self, k: int, m: int, device: torch.device) -> None:
+        """Empty sums for ``k`` x ``m`` representations on ``device``."""
+        f64 = torch.float64
+        self.cross = torch.zeros(k, m, dtype=f64, device=device)
+        self.self_x = torch.zeros(k, dtype=f64, device=device)
+        self.self_y = torch.zeros(m, dtype=f64, device=device)
+        self.varies_x = torch.zeros(k, dtype=torch.bool, device=device)
+        self.varies_y = torch.zeros(m, dtype=torch.bool, device=device)
+        self.batch_count = self.batch_count.to(device)
+        self.sample_count = self.sample_count.to(device)
+
+    def _check_form(self, single: bool, symmetric: bool, shape: tuple[int, int]) -> None:
+        """Raise unless a state that has a form has this one (an empty state takes any)."""
+        if self._single is None:
+            return
+        if (single, symmetric) != (self._single, self._symmetric):
+            raise ValueError("every update must have the same form (tensor/list, with/without y)")
+        if shape != self.shape:
+            raise ValueError(f"expected {self.shape} representations per side, got {shape}")
+
+    def _adopt_form(
+        self, single: bool, symmetric: bool, shape: tuple[int, int], device: torch.device
+    ) -> None:
+        """Give an empty state its form, or check that a non-empty one has the same."""
+        self._check_form(single, symmetric, shape)
+        if self._single is None:
+            self._single, self._symmetric = single, symmetric
+            self._resize(*shape, device)
+
+    def get_extra_state(self) -> dict[str, Any]:
+        """The form of the updates and the result dtype (saved in ``state_dict``)."""
+        return {
+            "single": self._single,
+            "symmetric": self._symmetric,
+            "dtype": str(self.result_dtype).removeprefix("torch."),
+        }
+
+    def set_extra_state(self, state: dict[str, Any]) -> None:
+        self._single, self._symmetric = state["single"], state["symmetric"]
+        self.result_dtype = getattr(torch, state["dtype"])
+
+    def _load_from_state_dict(self, state_dict: dict, prefix: str, *args: Any) -> None:
+        # a fresh state takes the saved shapes before the buffers are copied in
+        incoming = state_dict.get(prefix + "cross")
+        if incoming is not None and tuple(incoming.shape) != self.shape:
+            self._resize(*incoming.shape, self.cross.device)
+        super()._load_from_state_dict(state_dict, prefix, *args)
+
+    # -- updating ------------------------------------------------------------------------------
+
+    @torch.no_grad()
+    def update(self, x: Any, y: Any = None) -> MinibatchCKA:
+        """Add one batch: a tensor ``(b, ...)`` per side, or a list of them (``b >= 4``).
+
+        Returns ``self``.
+
+        Raises
+        ------
+        ValueError
+            Fewer than 4 samples, sides with different sample counts, or a batch of another
+            form or number of representations than the first one.
+        TypeError
+            One side a tensor and the other a list.
+        """
+        single = _is_single(x)
         symmetric = y is None
         if single and symmetric:
             raise ValueError("MinibatchCKA.update needs y when x is a single representation")
@@ -334,79 +562,208 @@ class MinibatchCKA:
         if symmetric:
             list_y = list_x
         else:
-            y_single = isinstance(y, torch.Tensor) or not isinstance(y, Sequence | Mapping)
-            if y_single != single:
+            if _is_single(y) != single:
                 raise TypeError("x and y must both be tensors or both be lists of tensors")
-            list_y = [y] if y_single else _as_rep_list(y, "y")
-        if self._single is not None and (single, symmetric) != (self._single, self._symmetric):
-            raise ValueError("every update must have the same form (tensor/list, with/without y)")
-        tensors_x = [as_float_tensor(t, f"x[{i}]") for i, t in enumerate(list_x)]
+            list_y = [y] if single else _as_rep_list(y, "y")
+        tensors_x = [as_real_tensor(t, f"x[{i}]") for i, t in enumerate(list_x)]
         tensors_y = (
-            tensors_x
-            if symmetric
-            else [as_float_tensor(t, f"y[{j}]") for j, t in enumerate(list_y)]
+            tensors_x if symmetric else [as_real_tensor(t, f"y[{j}]") for j, t in enumerate(list_y)]
         )
         if not tensors_x or not tensors_y:
             raise ValueError("MinibatchCKA.update needs at least one representation per side")
-        first = tensors_x[0]
-        for t in tensors_x + tensors_y:
-            if t.ndim < 1 or t.shape[0] != first.shape[0]:
-                raise ValueError(
-                    "every representation in a batch must have the same number of samples, "
-                    f"got shapes {tuple(first.shape)} and {tuple(t.shape)}"
-                )
-        if first.shape[0] < 4:
+        _check_sample_counts(
+            [("x", tensors_x), ("y", tensors_y)], "every representation in a batch"
+        )
+        n = tensors_x[0].shape[0]
+        if n < 4:
+            raise ValueError(f"each batch needs at least 4 samples for the unbiased HSIC, got {n}")
+        device = tensors_x[0].device
+        if self.n_batches > 0 and device != self.cross.device:
             raise ValueError(
-                f"each batch needs at least 4 samples for the unbiased HSIC, got {first.shape[0]}"
+                f"batch is on {device} but the state holding data is on {self.cross.device}"
             )
-        if self._xy is not None and self._xy.shape != (len(tensors_x), len(tensors_y)):
-            raise ValueError(
-                f"expected {tuple(self._xy.shape)} representations per side, "
-                f"got ({len(tensors_x)}, {len(tensors_y)})"
-            )
-        work = compute_dtype(_common_dtype(tensors_x + tensors_y))
+        shape = (len(tensors_x), len(tensors_y))
+        self._check_form(single, symmetric, shape)
+        work, dtype = _dtypes(tensors_x + tensors_y)
         prep_x = [_prepare(t, f"x[{i}]", work) for i, t in enumerate(tensors_x)]
         prep_y = (
             prep_x if symmetric else [_prepare(t, f"y[{j}]", work) for j, t in enumerate(tensors_y)]
         )
-        n = first.shape[0]
+        cross, self_x, self_y = _hsic_terms(prep_x, None if symmetric else prep_y, True)
+        self._adopt_form(single, symmetric, shape, device)
         scale = n * (n - 3)
-        xx = torch.stack([_dot(r, r, True) for r in prep_x]) / scale
-        yy = xx if symmetric else torch.stack([_dot(r, r, True) for r in prep_y]) / scale
-        xy = torch.empty(len(prep_x), len(prep_y), dtype=work, device=first.device)
-        for i, a in enumerate(prep_x):
-            for j, b in enumerate(prep_y):
-                if symmetric and j < i:
-                    xy[i, j] = xy[j, i]
-                elif symmetric and i == j:
-                    xy[i, j] = xx[i]
-                else:
-                    xy[i, j] = _dot(a, b, True) / scale
-        xy, xx, yy = (t.detach().to(torch.float64) for t in (xy, xx, yy))
-        if self._xy is None:
-            self._xy, self._xx, self._yy = xy, xx, yy
-            self._single, self._symmetric = single, symmetric
-            self._dtype = work
-        else:
-            self._xy = self._xy + xy
-            self._xx = self._xx + xx
-            self._yy = self._yy + yy
-        self.n_batches += 1
-        self.n_samples += n
+        self.cross += cross.to(torch.float64) / scale
+        self.self_x += self_x.to(torch.float64) / scale
+        self.self_y += self_y.to(torch.float64) / scale
+        self.varies_x |= _varies(prep_x, device)
+        self.varies_y |= _varies(prep_y, device)
+        self.result_dtype = (
+            dtype if self.n_batches == 0 else torch.promote_types(self.result_dtype, dtype)
+        )
+        self.batch_count += 1
+        self.sample_count += n
+        return self
+
+    def merge(self, other: MinibatchCKA) -> MinibatchCKA:
+        """Fold ``other``'s state (of other batches) into this one, in place; return ``self``.
+
+        The result is the state of all the batches of both, in any order of merging.
+        """
+        if not isinstance(other, MinibatchCKA):
+            raise TypeError(f"can only merge a MinibatchCKA, got {type(other).__name__}")
+        if other.n_batches == 0:
+            return self
+        assert other._single is not None and other._symmetric is not None
+        was_empty = self.n_batches == 0
+        if was_empty:
+            self.reset()
+        self._adopt_form(other._single, other._symmetric, other.shape, self.cross.device)
+        self._fold(
+            other.cross,
+            other.self_x,
+            other.self_y,
+            other.varies_x,
+            other.varies_y,
+            other.n_batches,
+            other.n_samples,
+        )
+        self.result_dtype = (
+            other.result_dtype
+            if was_empty
+            else torch.promote_types(self.result_dtype, other.result_dtype)
+        )
+        return self
+
+    def _fold(
+        self,
+        cross: torch.Tensor,
+        self_x: torch.Tensor,
+        self_y: torch.Tensor,
+        varies_x: torch.Tensor,
+        varies_y: torch.Tensor,
+        n_batches: int,
+        n_samples: int,
+    ) -> None:
+        device = self.cross.device
+        self.cross += cross.to(device, torch.float64)
+        self.self_x += self_x.to(device, torch.float64)
+        self.self_y += self_y.to(device, torch.float64)
+        self.varies_x |= varies_x.to(device)
+        self.varies_y |= varies_y.to(device)
+        self.batch_count += n_batches
+        self.sample_count += n_samples
+
+    @torch.no_grad()
+    def sync(self, group: Any = None) -> MinibatchCKA:
+        """Replace this state by the pooled state of every rank of a ``torch.distributed`` group.
+
+        Every rank must call it (it is a collective); afterwards all ranks hold the same state,
+        that of all their batches together (summed in rank order, so the result is identical
+        on every rank), and :meth:`compute` gives what one process fed every batch would get.
+        A rank that saw no batch takes the others' form and shape. Without an initialised
+        process group it does nothing. Works on gloo (CPU) and NCCL (state on the GPU). Call
+        it once, right before :meth:`compute`: a second call would count every batch again.
+
+        Raises
+        ------
+        ValueError
+            On every rank, if the ranks with data have different forms or shapes.
+        """
+        import torch.distributed as dist
+
+        if not (dist.is_available() and dist.is_initialized()):
+            return self
+        world = dist.get_world_size(group)
+        device = self.cross.device
+        k, m = self.shape
+        header = torch.tensor(
+            [
+                self.n_batches,
+                self.n_samples,
+                k,
+                m,
+                -1 if self._single is None else int(self._single),
+                -1 if self._symmetric is None else int(self._symmetric),
+                _DTYPES.index(self.result_dtype) if self.result_dtype in _DTYPES else 3,
+            ],
+            dtype=torch.int64,
+            device=device,
+        )
+        headers = [torch.zeros_like(header) for _ in range(world)]
+        dist.all_gather(headers, header, group=group)
+        rows = [[int(v) for v in h.tolist()] for h in headers]
+        with_data = [r for r in rows if r[0] > 0]
+        if not with_data:
+            return self
+        forms = {tuple(r[2:6]) for r in with_data}
+        if len(forms) > 1:
+            raise ValueError(
+                "MinibatchCKA.sync: the ranks' states have different forms or shapes "
+                f"(len(x), len(y), single, symmetric): {sorted(forms)}"
+            )
+        k, m, single, symmetric = next(iter(forms))
+        if self.n_batches == 0:
+            self._resize(k, m, device)
+        flat = torch.cat(
+            [
+                self.cross.flatten(),
+                self.self_x,
+                self.self_y,
+                self.varies_x.to(torch.float64),
+                self.varies_y.to(torch.float64),
+            ]
+        )
+        flats = [torch.empty_like(flat) for _ in range(world)]
+        dist.all_gather(flats, flat, group=group)
+        self.reset()
+        self._adopt_form(bool(single), bool(symmetric), (k, m), device)
+        for row, state in zip(rows, flats, strict=True):
+            if row[0] == 0:
+                continue
+            cross, rest = state[: k * m].view(k, m), state[k * m :]
+            self_x, self_y, rest = rest[:k], rest[k : k + m], rest[k + m :]
+            varies_x, varies_y = rest[:k] != 0, rest[k : k + m] != 0
+            self._fold(cross, self_x, self_y, varies_x, varies_y, row[0], row[1])
+        dtypes = [_DTYPES[r[6]] for r in with_data]
+        self.result_dtype = functools.reduce(torch.promote_types, dtypes)
+        return self
+
+    # -- result --------------------------------------------------------------------------------
 
     def compute(self) -> torch.Tensor:
         """CKA from the batches seen: a 0-d tensor, or the ``(len(x), len(y))`` matrix.
 
-        Entries whose self-similarity is not positive (e.g. a layer that was constant in
-        every batch) are NaN.
+        In the promoted dtype of the data (float16 and bfloat16 are computed in float32), on
+        the state's device. A representation that was exactly constant within every batch
+        gets NaN with a :class:`~corrlib.ConstantInputWarning`; an entry whose summed
+        self-similarity is not positive is NaN too. Without ``y`` the matrix has an exact unit
+        diagonal.
+
+        Raises
+        ------
+        RuntimeError
+            Before any update.
         """
-        if self._xy is None or self._xx is None or self._yy is None:
+        if self.n_batches == 0:
             raise RuntimeError("MinibatchCKA.compute called before any update")
-        denom = self._xx[:, None] * self._yy[None, :]
-        cka = torch.where(
-            denom > 0,
-            self._xy / torch.sqrt(denom.clamp_min(torch.finfo(torch.float64).tiny)),
-            torch.full_like(denom, float("nan")),
+        names = [f"x[{i}]" for i, v in enumerate(self.varies_x.tolist()) if not v]
+        if not self._symmetric:
+            names += [f"y[{j}]" for j, v in enumerate(self.varies_y.tolist()) if not v]
+        if names:
+            if self._single:
+                names = [name[0] for name in names]
+            warnings.warn(
+                _constant_message(names, "within every batch"),
+                ConstantInputWarning,
+                stacklevel=2,
+            )
+        cka = _cka_from_terms(
+            self.cross,
+            self.self_x,
+            self.self_y,
+            self.varies_x,
+            self.varies_y,
+            bool(self._symmetric),
         )
-        cka = cka.to(self._dtype)
+        cka = cka.to(self.result_dtype)
         return cka[0, 0] if self._single else cka

@@ -2,27 +2,29 @@
 optional activation penalties (e.g. DeCov), callbacks, and checkpoints that resume exactly.
 
 Batches are ``(inputs, targets)`` pairs, as a :class:`torch.utils.data.DataLoader` over a
-:class:`~torch.utils.data.TensorDataset` yields them.
+:class:`~torch.utils.data.TensorDataset` yields them. The loop is here (:func:`fit`,
+:func:`evaluate`); the :class:`~corrlib.history.History` it returns and the checkpoints it
+writes (:mod:`corrlib.checkpoints`) have modules of their own, re-exported here.
 """
 
 from __future__ import annotations
 
 import math
 import os
-import random
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import nullcontext
-from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
-import numpy as np
 import torch
 from torch import nn
 from tqdm.std import tqdm
 
-from corrlib.hooks import ActivationRecorder
+from corrlib._batches import resolve_device, split_batch
+from corrlib.activations import ActivationRecorder
+from corrlib.checkpoints import load_checkpoint, save_checkpoint
+from corrlib.history import History
 
 __all__ = [
     "Callback",
@@ -34,88 +36,18 @@ __all__ = [
     "save_checkpoint",
 ]
 
-Callback = Callable[[int, "History", nn.Module], Any]
-"""A fit callback: ``callback(epoch, history, model)``, called after each epoch (1-based).
 
-Returning ``True`` stops training after that epoch. An object may also define
-``on_fit_start(model)`` and ``on_fit_end(model)``; ``fit`` calls them before the first epoch and
-at the end (also when training raises).
-"""
+class Callback(Protocol):
+    """What :func:`fit` calls after each epoch: ``callback(epoch, history, model)``.
 
-_CHECKPOINT_VERSION = 1
-
-
-@dataclass
-class History:
-    """Per-epoch results of :func:`fit`; entry ``i`` of every list belongs to epoch ``i + 1``.
-
-    Attributes
-    ----------
-    train_loss : list of float
-        Mean data loss over the epoch's training batches (weighted by batch size, computed as
-        the model trained, in training mode); the penalty is not included.
-    train_acc : list of float
-        Accuracy on the training batches as they were seen (NaN when not a classification).
-    val_loss, val_acc : list of float
-        :func:`evaluate` on the validation loader after the epoch (NaN without one).
-    penalty : list of float
-        Mean weighted penalty over the training batches (0 without a penalty).
+    ``epoch`` counts from 1; returning ``True`` stops training after that epoch (any other
+    value, ``None`` included, continues). A plain function with this signature is a
+    ``Callback``. An object may also define ``on_fit_start(model)`` and ``on_fit_end(model)``;
+    ``fit`` calls them before the first epoch and at the end (also when training raises).
+    :class:`corrlib.hooks.FeatureCorrelationMonitor` is such an object.
     """
 
-    train_loss: list[float] = field(default_factory=list)
-    train_acc: list[float] = field(default_factory=list)
-    val_loss: list[float] = field(default_factory=list)
-    val_acc: list[float] = field(default_factory=list)
-    penalty: list[float] = field(default_factory=list)
-
-    def __len__(self) -> int:
-        return len(self.train_loss)
-
-    def __getitem__(self, name: str) -> list[float]:
-        """Dict-style access, ``history["val_acc"]``, to the same lists as the attributes."""
-        if name not in self.keys():
-            raise KeyError(f"History has {self.keys()}, not {name!r}")
-        return getattr(self, name)
-
-    def keys(self) -> list[str]:
-        """The names of the per-epoch lists."""
-        return [f.name for f in fields(self)]
-
-    @property
-    def epochs(self) -> list[int]:
-        """The epoch numbers, ``[1, 2, ..., len(self)]``."""
-        return list(range(1, len(self) + 1))
-
-    def append(self, **row: float) -> None:
-        """Add one epoch; ``row`` must give every field."""
-        names = [f.name for f in fields(self)]
-        if sorted(row) != sorted(names):
-            raise ValueError(f"History.append needs exactly the fields {names}, got {sorted(row)}")
-        for name in names:
-            getattr(self, name).append(float(row[name]))
-
-    def to_dict(self) -> dict[str, list[float]]:
-        """Plain lists of floats (what a checkpoint stores)."""
-        return {f.name: list(getattr(self, f.name)) for f in fields(self)}
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Sequence[float]]) -> History:
-        """Inverse of :meth:`to_dict`."""
-        names = [f.name for f in fields(cls)]
-        missing = [n for n in names if n not in data]
-        if missing:
-            raise ValueError(f"history is missing the fields {missing}")
-        lengths = {len(data[n]) for n in names}
-        if len(lengths) > 1:
-            raise ValueError(f"history fields have different lengths: {sorted(lengths)}")
-        return cls(**{n: [float(v) for v in data[n]] for n in names})
-
-    def as_dataframe(self):
-        """The history as a pandas DataFrame indexed by ``epoch`` (needs pandas)."""
-        import pandas as pd
-
-        frame = pd.DataFrame(self.to_dict(), index=pd.Index(self.epochs, name="epoch"))
-        return frame
+    def __call__(self, epoch: int, history: History, model: nn.Module) -> Any: ...
 
 
 class EvalResult(NamedTuple):
@@ -127,25 +59,6 @@ class EvalResult(NamedTuple):
 
 # --------------------------------------------------------------------------------------------
 # helpers
-
-
-def _resolve_device(model: nn.Module, device: torch.device | str | None) -> torch.device:
-    """``device`` (moving the model there), or the device of the model's parameters."""
-    if device is not None:
-        device = torch.device(device)
-        model.to(device)
-        return device
-    param = next(model.parameters(), None)
-    return param.device if param is not None else torch.device("cpu")
-
-
-def _split_batch(batch: Any, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    if not isinstance(batch, (tuple, list)) or len(batch) != 2:
-        kind = type(batch).__name__
-        size = f" of length {len(batch)}" if isinstance(batch, (tuple, list)) else ""
-        raise TypeError(f"batches must be (inputs, targets) pairs, got a {kind}{size}")
-    inputs, targets = batch
-    return inputs.to(device), targets.to(device)
 
 
 def _count_correct(outputs: torch.Tensor, targets: torch.Tensor) -> int | None:
@@ -201,13 +114,13 @@ def evaluate(
     The model's training/eval mode is restored afterwards.
     """
     loss_fn = _default_loss(loss_fn)
-    device = _resolve_device(model, device)
+    device = resolve_device(model, device)
     was_training = model.training
     model.eval()
     total_loss, n, correct = 0.0, 0, 0
     try:
         for batch in loader:
-            inputs, targets = _split_batch(batch, device)
+            inputs, targets = split_batch(batch, device)
             outputs = model(inputs)
             size = targets.shape[0]
             total_loss += float(loss_fn(outputs, targets)) * size
@@ -219,127 +132,6 @@ def evaluate(
     if n == 0:
         raise ValueError("loader yielded no samples")
     return EvalResult(total_loss / n, _accuracy(correct, n))
-
-
-# --------------------------------------------------------------------------------------------
-# checkpoints
-
-
-def _rng_state(generator: torch.Generator | None) -> dict[str, Any]:
-    name, keys, pos, has_gauss, cached = np.random.get_state()  # noqa: NPY002 - global state
-    return {
-        "python": random.getstate(),
-        "numpy": (name, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, cached),
-        "torch": torch.get_rng_state(),
-        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-        "generator": None if generator is None else generator.get_state(),
-    }
-
-
-def _set_rng_state(state: Mapping[str, Any], generator: torch.Generator | None) -> None:
-    random.setstate(state["python"])
-    name, keys, pos, has_gauss, cached = state["numpy"]
-    np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, cached))  # noqa: NPY002
-    torch.set_rng_state(state["torch"])
-    cuda = state["cuda"]
-    if cuda and torch.cuda.is_available() and len(cuda) == torch.cuda.device_count():
-        torch.cuda.set_rng_state_all(cuda)
-    if generator is not None and state["generator"] is not None:
-        generator.set_state(state["generator"])
-
-
-def save_checkpoint(
-    path: str | os.PathLike[str],
-    model: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    epoch: int,
-    history: History,
-    *,
-    generator: torch.Generator | None = None,
-) -> None:
-    """Save everything needed to continue training exactly where it stopped.
-
-    The file holds the model's and the optimizer's ``state_dict``, the number of epochs done,
-    the history, and the random states (Python, NumPy, torch CPU and CUDA, and ``generator``,
-    the training DataLoader's generator). It is written to a temporary file first and then
-    renamed, so an interrupted save never leaves a truncated checkpoint. Only tensors and plain
-    Python values are stored, so :func:`load_checkpoint` can use ``weights_only=True``.
-
-    Parameters
-    ----------
-    path : str or path-like
-        Target file.
-    model, optimizer
-        Their states are saved.
-    epoch : int
-        Epochs completed.
-    history : History
-        Results so far.
-    generator : torch.Generator, optional
-        The training loader's shuffling generator.
-    """
-    if not isinstance(history, History):
-        raise TypeError(f"history must be a History, got {type(history).__name__}")
-    state = {
-        "version": _CHECKPOINT_VERSION,
-        "epoch": int(epoch),
-        "model": model.state_dict(),
-        "optimizer": optimizer.state_dict(),
-        "history": history.to_dict(),
-        "rng": _rng_state(generator),
-    }
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
-
-
-def load_checkpoint(
-    path: str | os.PathLike[str],
-    model: nn.Module,
-    optimizer: torch.optim.Optimizer | None = None,
-    *,
-    generator: torch.Generator | None = None,
-    restore_rng: bool = True,
-    map_location: torch.device | str | None = "cpu",
-) -> tuple[int, History]:
-    """Load a :func:`save_checkpoint` file into ``model`` (and ``optimizer``).
-
-    The file is read with ``torch.load(..., weights_only=True)``, which refuses arbitrary
-    pickled objects.
-
-    Parameters
-    ----------
-    path : str or path-like
-        The checkpoint.
-    model : nn.Module
-        Receives the saved weights (same architecture).
-    optimizer : torch.optim.Optimizer, optional
-        Receives the saved optimizer state (same parameter groups).
-    generator : torch.Generator, optional
-        Receives the saved DataLoader generator state.
-    restore_rng : bool
-        Also restore the global random states (Python, NumPy, torch), as needed to resume a
-        run bit for bit.
-    map_location : optional
-        Passed to :func:`torch.load`.
-
-    Returns
-    -------
-    epoch : int
-        Epochs completed when the checkpoint was saved.
-    history : History
-        The history up to then.
-    """
-    state = torch.load(Path(path), map_location=map_location, weights_only=True)
-    if not isinstance(state, dict) or state.get("version") != _CHECKPOINT_VERSION:
-        raise ValueError(f"not a corrlib checkpoint (version {_CHECKPOINT_VERSION})")
-    model.load_state_dict(state["model"])
-    if optimizer is not None:
-        optimizer.load_state_dict(state["optimizer"])
-    if restore_rng:
-        _set_rng_state(state["rng"], generator)
-    return int(state["epoch"]), History.from_dict(state["history"])
 
 
 # --------------------------------------------------------------------------------------------
@@ -378,7 +170,7 @@ def _train_one_epoch(
     total_loss, total_penalty, n, correct = 0.0, 0.0, 0, 0
     with recorder if recorder is not None else nullcontext():
         for step, batch in enumerate(loader):
-            inputs, targets = _split_batch(batch, device)
+            inputs, targets = split_batch(batch, device)
             optimizer.zero_grad(set_to_none=True)
             outputs = model(inputs)
             loss = loss_fn(outputs, targets)
@@ -491,7 +283,7 @@ def fit(
         raise ValueError("resume=True needs a checkpoint_path")
     penalties = _check_penalty(penalty)
     loss_fn = _default_loss(loss_fn)
-    device = _resolve_device(model, device)
+    device = resolve_device(model, device)
     generator = getattr(train_loader, "generator", None)
 
     history, start = History(), 0

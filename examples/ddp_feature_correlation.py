@@ -63,6 +63,7 @@ from torch.utils.data import DataLoader, DistributedSampler, TensorDataset
 import corrlib
 from corrlib.data import load_digits_images
 from corrlib.models import MLP
+from corrlib.summaries import mean_abs_offdiag
 
 N_TRAIN = 1440  # a multiple of the global batch size: every rank gets the same share
 
@@ -184,7 +185,7 @@ def train(args: argparse.Namespace, rank: int, world: int, device: torch.device)
         running.sync()  # pool the moments of all ranks: the features of the whole epoch
         loss_sum, count = all_reduce_sum([loss_sum, count], device, distributed)
         history["train_loss"].append(loss_sum / count)
-        history["hidden_offdiag"].append(_mean_abs_offdiag(running.compute()))
+        history["hidden_offdiag"].append(float(mean_abs_offdiag(running.compute())))
 
     # Evaluation: each rank takes every world-th validation sample (no padding, no duplicates).
     net.eval()
@@ -224,11 +225,6 @@ def train(args: argparse.Namespace, rank: int, world: int, device: torch.device)
         np.save(args.out / "hidden_corr.npy", corr.cpu().numpy())
         (args.out / "results.json").write_text(json.dumps(result, indent=2))
     return result
-
-
-def _mean_abs_offdiag(c: torch.Tensor) -> float:
-    d = c.shape[0]
-    return float(c[~torch.eye(d, dtype=torch.bool, device=c.device)].abs().mean())
 
 
 def main(argv: list[str] | None = None) -> int:

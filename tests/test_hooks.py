@@ -278,3 +278,101 @@ def test_monitor_argument_errors(mlp):
     monitor = FeatureCorrelationMonitor(mlp, "act1")
     with pytest.raises(ValueError, match="not monitored"):
         monitor.summary("act2")
+
+
+# --------------------------------------------------------------------------------------------
+# the split into activations / monitor / summaries, and the shared batch helper
+
+
+def test_hooks_re_exports_the_modules_that_hold_each_idea():
+    import corrlib.activations
+    import corrlib.hooks
+    import corrlib.monitor
+    import corrlib.summaries
+
+    assert corrlib.hooks.ActivationRecorder is corrlib.activations.ActivationRecorder
+    assert corrlib.hooks.as_feature_matrix is corrlib.activations.as_feature_matrix
+    assert corrlib.hooks.FeatureCorrelationMonitor is corrlib.monitor.FeatureCorrelationMonitor
+    assert corrlib.hooks.mean_abs_offdiag is corrlib.summaries.mean_abs_offdiag
+    assert corrlib.hooks.effective_rank is corrlib.summaries.effective_rank
+    assert sorted(corrlib.hooks.__all__) == sorted(
+        ["ActivationRecorder", "FeatureCorrelationMonitor", "as_feature_matrix"]
+        + ["effective_rank", "mean_abs_offdiag"]
+    )
+
+
+def test_recorder_training_only_and_on_output(mlp):
+    seen = []
+    rec = ActivationRecorder(
+        mlp, "act1", training_only=True, on_output=lambda name, out: seen.append((name, out))
+    )
+    x = torch.randn(7, 6)
+    with rec:
+        mlp.train()
+        mlp(x)
+        mlp.eval()
+        mlp(x[:3])  # left out: eval mode
+    assert [(name, out.shape[0]) for name, out in seen] == [("act1", 7)]
+    assert not seen[0][1].requires_grad  # detached by default
+    assert rec.activations["act1"].shape[0] == 7
+
+
+def test_monitor_is_built_on_the_recorder(mlp):
+    monitor = FeatureCorrelationMonitor(mlp, ["act1", "act2"])
+    assert isinstance(monitor._recorder, ActivationRecorder)
+    with monitor:
+        assert monitor._recorder.attached and monitor._recorder.training_only
+        mlp.train()
+        mlp(torch.randn(30, 6))
+    assert _no_hooks(mlp)
+    monitor(1)
+    assert monitor.epochs == [1]
+    assert [r["n_samples"] for r in monitor.records] == [30, 30]
+
+
+def test_monitor_loader_batches_may_be_bare_tensors(mlp):
+    x = torch.randn(40, 6, dtype=torch.float64)
+    mlp.double()
+    monitor = FeatureCorrelationMonitor(mlp, "act1", loader=list(x.split(10)))
+    monitor(1)
+    with torch.no_grad():
+        expected = torch.corrcoef(mlp.act1(mlp.hidden1(x)).T)
+    torch.testing.assert_close(monitor.matrices["act1"][0], expected)
+    bad = FeatureCorrelationMonitor(mlp, "act1", loader=[("not a tensor", 0)])
+    with pytest.raises(TypeError, match="tensor or an"):
+        bad(1)
+    assert _no_hooks(mlp)
+
+
+def test_shared_device_and_batch_helpers(mlp):
+    from corrlib import _batches
+
+    assert _batches.model_device(mlp) == torch.device("cpu")
+    assert _batches.model_device(nn.ReLU()) == torch.device("cpu")
+    assert _batches.resolve_device(mlp, "cpu") == torch.device("cpu")
+    x, y = _batches.split_batch((torch.zeros(2, 6), torch.zeros(2)), torch.device("cpu"))
+    assert x.shape == (2, 6) and y.shape == (2,)
+    with pytest.raises(TypeError, match="pairs"):
+        _batches.split_batch(torch.zeros(2, 6), torch.device("cpu"))
+    assert _batches.batch_inputs(torch.ones(3), torch.device("cpu")).shape == (3,)
+
+
+def test_ddp_example_uses_the_library_summary():
+    from pathlib import Path
+
+    source = (Path(__file__).parents[1] / "examples" / "ddp_feature_correlation.py").read_text()
+    assert "from corrlib.summaries import mean_abs_offdiag" in source
+    assert "def _mean_abs_offdiag" not in source
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_summaries_of_half_precision_matrices_are_computed_in_float32(dtype):
+    # magnitude ~300 over 64 x 64 entries: a float16 sum of the entries would overflow
+    c = 300 * torch.randn(64, 64, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    c = c.to(dtype)
+    reference = c.double()
+    for fn in (mean_abs_offdiag, effective_rank):
+        value = fn(c)
+        assert value.dtype == dtype and bool(torch.isfinite(value))
+        expected = float(fn(reference))
+        assert float(value) == pytest.approx(expected, rel=torch.finfo(dtype).eps)

@@ -51,3 +51,18 @@ def test_show_versions_prints_the_stack(capsys):
     for name in ("python", "torch", "numpy", "corrlib", "CUDA available"):
         assert name in out
     assert torch.__version__.split("+")[0] in out
+
+
+def test_rng_state_round_trip_restores_every_stream(tmp_path):
+    from corrlib.reproducibility import get_rng_state, set_rng_state
+
+    corrlib.seed_everything(11, deterministic=False)
+    g = torch.Generator().manual_seed(5)
+    state = get_rng_state(g)
+    path = tmp_path / "rng.pt"
+    torch.save(state, path)
+    expected = (*_draws(), float(torch.rand(1, generator=g)))
+    _draws()  # move every stream on
+    set_rng_state(torch.load(path, weights_only=True), g)
+    assert (*_draws(), float(torch.rand(1, generator=g))) == expected
+    assert state["generator"] is not None and get_rng_state()["generator"] is None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -271,3 +273,253 @@ def test_half_precision_is_computed_in_float32() -> None:
     value = linear_cka(x.half(), y.half())
     assert value.dtype == torch.float16
     assert float(value) == pytest.approx(float(linear_cka(x, y)), abs=5e-3)
+
+
+# --------------------------------------------------------------------------------------------
+# exact constancy, one rule with corr_matrix
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("debiased", [False, True])
+def test_constant_nonzero_representation_is_nan_in_linear_cka(dtype, debiased) -> None:
+    # all 0.1: the centring leaves a rounding residue (1e-33 before) that is not variance
+    const = torch.full((40, 3), 0.1, dtype=dtype)
+    other = torch.randn(40, 2, generator=torch.Generator().manual_seed(0), dtype=dtype)
+    for x, y, name in ((const, other, "x"), (other, const, "y")):
+        with pytest.warns(corrlib.ConstantInputWarning, match=f"^{name}: the same") as caught:
+            value = linear_cka(x, y, debiased=debiased)
+        assert len(caught) == 1
+        assert torch.isnan(value) and value.dtype == dtype
+    # corr_matrix judges the same columns constant
+    with pytest.warns(corrlib.ConstantInputWarning):
+        assert torch.isnan(corrlib.corr_matrix(torch.cat([const, other], 1))[:3]).all()
+
+
+def test_constant_rows_in_conv_maps_and_cka_matrix_diagonal() -> None:
+    g = torch.Generator().manual_seed(1)
+    maps = torch.full((40, 2, 3, 3), 0.7)  # centring leaves a residue of 6e-8 in float32
+    reps = [torch.randn(40, 4, generator=g), maps, torch.randn(40, 5, generator=g)]
+    with pytest.warns(corrlib.ConstantInputWarning, match=r"reps_a\[1\]"):
+        m = cka_matrix(reps)
+    assert torch.isnan(m[1]).all() and torch.isnan(m[:, 1]).all()  # diagonal entry included
+    keep = [0, 2]
+    assert torch.equal(torch.diagonal(m)[keep], torch.ones(2))
+    assert float(m[0, 2]) == pytest.approx(float(linear_cka(reps[0], reps[2])), rel=1e-6)
+    with pytest.warns(corrlib.ConstantInputWarning, match=r"reps_b\[0\]"):
+        cross = cka_matrix(reps[:1], [maps], debiased=True)
+    assert torch.isnan(cross).all()
+
+
+def test_constant_column_adds_no_residue() -> None:
+    g = torch.Generator().manual_seed(2)
+    x = torch.randn(50, 4, generator=g) + 3.0
+    y = x[:, :2] @ torch.randn(2, 3, generator=g) + torch.randn(50, 3, generator=g)
+    padded = torch.cat([x, torch.full((50, 2), 0.1)], dim=1)
+    for debiased in (False, True):
+        ref = linear_cka(x, y, debiased=debiased)
+        assert float(linear_cka(padded, y, debiased=debiased)) == pytest.approx(
+            float(ref), rel=1e-6
+        )
+    assert float(unbiased_hsic(torch.full((10, 3), 0.1), torch.randn(10, 2))) == 0.0
+
+
+def test_minibatch_cka_constant_representation_is_nan_with_warning() -> None:
+    g = torch.Generator().manual_seed(3)
+    acc = MinibatchCKA()
+    for _ in range(3):
+        _ = acc.update(torch.full((40, 3), 0.1), torch.randn(40, 2, generator=g))
+    with pytest.warns(corrlib.ConstantInputWarning, match="^x: the same within every batch"):
+        assert torch.isnan(acc.compute())
+    layers = MinibatchCKA()
+    layers.update([torch.randn(40, 3, generator=g), torch.full((40, 2), 0.7)])
+    with pytest.warns(corrlib.ConstantInputWarning, match=r"x\[1\]"):
+        m = layers.compute()
+    assert float(m[0, 0]) == 1.0 and torch.isnan(m[1]).all() and torch.isnan(m[:, 1]).all()
+
+
+def test_minibatch_cka_constant_in_one_batch_only_is_not_constant() -> None:
+    g = torch.Generator().manual_seed(4)
+    x = torch.randn(64, 3, generator=g, dtype=torch.float64)
+    y = x @ torch.randn(3, 2, generator=g, dtype=torch.float64)
+    x[:16] = 0.1  # the first batch of x is constant, the others vary
+    acc = MinibatchCKA()
+    for xb, yb in zip(x.split(16), y.split(16), strict=True):
+        acc.update(xb, yb)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no ConstantInputWarning
+        value = acc.compute()
+    rest = MinibatchCKA()
+    for xb, yb in zip(x[16:].split(16), y[16:].split(16), strict=True):
+        rest.update(xb, yb)
+    # the constant batch adds exactly nothing to x's terms
+    assert torch.equal(acc.self_x, rest.self_x) and torch.isfinite(value)
+
+
+def test_cka_warnings_point_at_the_caller() -> None:
+    const = torch.full((10, 2), 0.1)
+    other = torch.randn(10, 2)
+    acc = MinibatchCKA().update(const, other)
+    for call in (
+        lambda: linear_cka(const, other),
+        lambda: cka_matrix([const, other]),
+        lambda: cka_matrix([other], [const]),
+        acc.compute,
+    ):
+        with pytest.warns(corrlib.ConstantInputWarning) as caught:
+            call()
+        assert [w.filename for w in caught] == [__file__]
+
+
+# --------------------------------------------------------------------------------------------
+# MinibatchCKA as a stateful module
+
+
+def _batches(seed: int = 5, n: int = 240, size: int = 40) -> list[tuple[torch.Tensor, ...]]:
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, 6, generator=g, dtype=torch.float64) + 2.0
+    y = torch.tanh(x @ torch.randn(6, 4, generator=g, dtype=torch.float64))
+    z = torch.randn(n, 3, generator=g, dtype=torch.float64)
+    return list(zip(x.split(size), y.split(size), z.split(size), strict=True))
+
+
+def test_minibatch_cka_is_a_module_with_chaining() -> None:
+    acc = MinibatchCKA()
+    assert isinstance(acc, torch.nn.Module)
+    (xb, yb, _), *_ = _batches()
+    assert acc.update(xb, yb) is acc
+    assert acc.reset() is acc and acc.n_batches == 0 and acc.n_samples == 0
+    assert acc.update(xb, yb).update(xb, yb).n_batches == 2
+    assert "n_batches=2" in repr(acc)
+
+
+@pytest.mark.parametrize("symmetric", [False, True])
+def test_minibatch_cka_merge_equals_one_pass(symmetric) -> None:
+    batches = _batches()
+
+    def feed(acc, part):
+        for xb, yb, zb in part:
+            if symmetric:
+                acc.update([xb, yb, zb])
+            else:
+                acc.update([xb, yb], [zb, xb])
+        return acc
+
+    whole = feed(MinibatchCKA(), batches).compute()
+    parts = [feed(MinibatchCKA(), batches[i::3]) for i in range(3)]
+    for order in ([0, 1, 2], [2, 0, 1]):
+        acc = MinibatchCKA()
+        for i in order:
+            assert acc.merge(parts[i]) is acc
+        assert acc.n_batches == len(batches) and acc.n_samples == 240
+        torch.testing.assert_close(acc.compute(), whole, rtol=1e-12, atol=1e-12)
+    assert acc.merge(MinibatchCKA()) is acc  # an empty state changes nothing
+    with pytest.raises(TypeError, match="MinibatchCKA"):
+        acc.merge(corrlib.RunningCorrelation(2))
+    other = MinibatchCKA().update(batches[0][0], batches[0][1])
+    with pytest.raises(ValueError, match="same form"):
+        acc.merge(other)
+
+
+def test_minibatch_cka_state_dict_round_trip(tmp_path) -> None:
+    batches = _batches()
+    acc = MinibatchCKA()
+    for xb, yb, _ in batches[:3]:
+        acc.update(xb.float(), yb.float())
+    path = tmp_path / "cka.pt"
+    torch.save(acc.state_dict(), path)
+    fresh = MinibatchCKA()
+    fresh.load_state_dict(torch.load(path, weights_only=True))
+    assert (fresh.n_batches, fresh.n_samples, fresh.shape) == (3, 120, (1, 1))
+    assert torch.equal(fresh.compute(), acc.compute()) and fresh.compute().dtype == torch.float32
+    for xb, yb, _ in batches[3:]:
+        acc.update(xb.float(), yb.float())
+        fresh.update(xb.float(), yb.float())
+    assert torch.equal(fresh.compute(), acc.compute())
+    with pytest.raises(ValueError, match="same form"):
+        fresh.update([xb.float()])
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32, torch.float64])
+def test_minibatch_cka_returns_the_input_dtype(dtype) -> None:
+    g = torch.Generator().manual_seed(6)
+    x = 300.0 * torch.randn(128, 8, generator=g, dtype=torch.float64)
+    y = x[:, :4] + 100.0 * torch.randn(128, 4, generator=g, dtype=torch.float64)
+    acc = MinibatchCKA()
+    for xb, yb in zip(x.split(32), y.split(32), strict=True):
+        acc.update(xb.to(dtype), yb.to(dtype))
+    value = acc.compute()
+    single = linear_cka(x[:32].to(dtype), y[:32].to(dtype), debiased=True)
+    assert value.dtype == single.dtype == dtype
+    ref = MinibatchCKA()
+    for xb, yb in zip(x.split(32), y.split(32), strict=True):
+        ref.update(xb.to(dtype).double(), yb.to(dtype).double())  # the same rounded inputs
+    tol = {torch.float16: 2e-3, torch.bfloat16: 1e-2}.get(dtype, 1e-6)
+    assert torch.isfinite(value) and float(value) == pytest.approx(float(ref.compute()), abs=tol)
+
+
+def test_minibatch_cka_mixed_dtypes_promote() -> None:
+    (xb, yb, _), *_ = _batches()
+    acc = MinibatchCKA().update(xb.half(), yb.float())
+    assert acc.compute().dtype == torch.float32
+    acc.update(xb, yb)  # float64 later: the result follows the promotion
+    assert acc.compute().dtype == torch.float64
+
+
+def test_minibatch_cka_sync_without_process_group_is_a_no_op() -> None:
+    (xb, yb, _), *_ = _batches()
+    acc = MinibatchCKA().update(xb, yb)
+    before = acc.compute()
+    assert acc.sync() is acc
+    assert torch.equal(acc.compute(), before) and acc.n_batches == 1
+
+
+def test_unbiased_hsic_overflowing_float16_warns() -> None:
+    g = torch.Generator().manual_seed(12)
+    x = 300 * torch.randn(200, 16, generator=g, dtype=torch.float64)
+    y = x[:, :8] + 300 * torch.randn(200, 8, generator=g, dtype=torch.float64)
+    with pytest.warns(RuntimeWarning, match="overflows torch.float16") as caught:
+        assert torch.isinf(unbiased_hsic(x.half(), y.half()))
+    assert [w.filename for w in caught] == [__file__]
+    value = unbiased_hsic(x.bfloat16(), y.bfloat16())  # bfloat16 has float32's range
+    assert value.dtype == torch.bfloat16
+    expected = float(unbiased_hsic(x.bfloat16().double(), y.bfloat16().double()))
+    assert float(value) == pytest.approx(expected, rel=1e-2)
+    for dtype in (torch.float16, torch.bfloat16):  # CKA itself is bounded: always finite
+        assert float(linear_cka(x.to(dtype), y.to(dtype))) == pytest.approx(
+            float(linear_cka(x, y)), abs=2e-3
+        )
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_minibatch_cka_state_follows_cuda_batches() -> None:
+    g = torch.Generator().manual_seed(13)
+    x = torch.randn(128, 6, generator=g)
+    y = x[:, :3] + torch.randn(128, 3, generator=g)
+    on_gpu, on_cpu = MinibatchCKA(), MinibatchCKA()
+    for xb, yb in zip(x.split(32), y.split(32), strict=True):
+        on_gpu.update(xb.cuda(), yb.cuda())
+        on_cpu.update(xb, yb)
+    assert on_gpu.cross.device.type == "cuda" and on_gpu.compute().device.type == "cuda"
+    assert float(on_gpu.compute()) == pytest.approx(float(on_cpu.compute()), rel=1e-4)
+    with pytest.raises(ValueError, match="state holding data"):
+        on_gpu.update(x[:8], y[:8])
+
+
+def test_integer_representations_are_computed_in_float64() -> None:
+    # ids near 2**40: float32 spaces its values 2**17 apart there and would merge them all
+    ids = (2**40 + 3 * torch.arange(50)).reshape(50, 1)
+    other = torch.cat([ids.double(), torch.randn(50, 2, dtype=torch.float64)], dim=1)
+    value = linear_cka(ids, other)
+    assert value.dtype == torch.float64
+    assert float(value) == pytest.approx(float(linear_cka(ids.double(), other)), rel=1e-12)
+    same = linear_cka(ids, ids)  # integers alone give torch's default float
+    assert same.dtype == torch.get_default_dtype() and float(same) == 1.0
+    partner = (ids.double() - 2**40 + torch.randn(50, 1, dtype=torch.float64)).float()
+    m = cka_matrix([ids, partner])  # computed in float64, returned in the partner's float32
+    expected = cka_matrix([ids.double(), partner.double()])
+    assert m.dtype == torch.float32 and float(m[0, 1]) == pytest.approx(float(expected[0, 1]))
+    assert float(m[0, 1]) > 0.99
+    acc = MinibatchCKA().update(ids, other)
+    assert float(acc.compute()) == pytest.approx(float(linear_cka(ids, other, debiased=True)))
+    small = torch.randint(0, 255, (30, 4), dtype=torch.uint8, generator=torch.Generator())
+    assert float(linear_cka(small, small.double())) == pytest.approx(1.0, abs=1e-12)

@@ -346,3 +346,42 @@ def test_history_dict_style_access():
     assert history.keys() == ["train_loss", "train_acc", "val_loss", "val_acc", "penalty"]
     with pytest.raises(KeyError, match="val_accuracy"):
         history["val_accuracy"]
+
+
+def test_training_re_exports_history_and_checkpoints():
+    import typing
+
+    import corrlib.checkpoints
+    import corrlib.history
+    import corrlib.training as training
+
+    assert training.History is corrlib.history.History
+    assert training.save_checkpoint is corrlib.checkpoints.save_checkpoint
+    assert training.load_checkpoint is corrlib.checkpoints.load_checkpoint
+    assert all(hasattr(training, name) for name in training.__all__)
+    assert getattr(training.Callback, "_is_protocol", False)
+    assert typing.get_type_hints(training.Callback.__call__)["epoch"] is int
+
+
+def test_callback_protocol_accepts_functions_and_objects():
+    from corrlib.training import Callback
+
+    calls = []
+
+    def plain(epoch, history, model):
+        calls.append(("plain", epoch))
+
+    class Stopper:
+        def __call__(self, epoch: int, history, model) -> bool:
+            calls.append(("stopper", epoch))
+            return epoch == 2
+
+    callbacks: list[Callback] = [plain, Stopper()]
+    torch.manual_seed(0)
+    model = MLP(4, hidden=(3,), out_features=2)
+    x = torch.randn(16, 4)
+    loader = DataLoader(TensorDataset(x, (x[:, 0] > 0).long()), batch_size=8)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    history = fit(model, loader, epochs=5, optimizer=opt, callbacks=callbacks, progress=False)
+    assert len(history) == 2
+    assert calls == [("plain", 1), ("stopper", 1), ("plain", 2), ("stopper", 2)]
