@@ -17,6 +17,7 @@ import nbformat
 import pytest
 
 from tools.edition import is_solution, notebook_paths
+from tools.local_files import repository_files
 from tools.make_nbgrader import (
     BEGIN,
     END,
@@ -28,7 +29,6 @@ from tools.make_nbgrader import (
     nbgrader_command,
     nbgrader_env,
     nbgrader_notebook,
-    repository_files,
     solution_source,
 )
 from tools.make_student import self_check_indices

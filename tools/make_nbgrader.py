@@ -15,8 +15,8 @@ Outputs of solution and self-check cells are cleared (a stored ``passed: period 
 the answer away); the teaching cells keep theirs, as in the student edition, and the course's
 ``nbgrader_config.py`` tells nbgrader not to clear them. Files a notebook reaches from the
 repository root as ``Path("..") / "examples" / "x.py"`` are copied into the assignment folder
-and the expression becomes ``Path(".") / "examples" / "x.py"``, so that each assignment folder
-is self-contained (students receive, and submit, one folder).
+and the expression becomes ``Path(".") / "examples" / "x.py"`` (:mod:`tools.local_files`), so
+that each assignment folder is self-contained (students receive, and submit, one folder).
 
 Usage: ``python -m tools.make_nbgrader [NOTEBOOK_DIR] [OUT_DIR]`` (defaults ``notebooks`` and
 ``build/nbgrader``); ``--no-release`` writes only the source notebooks and the configuration.
@@ -26,8 +26,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -35,6 +33,7 @@ from pathlib import Path
 import nbformat
 
 from tools.edition import fresh_output_dir, is_solution, notebook_paths, read_notebook
+from tools.local_files import copy_local_files, localise_notebook
 from tools.make_student import (
     _previous_markdown,
     checked_names,
@@ -66,8 +65,6 @@ c.ClearOutput.enabled = False
 # autograde: seconds per cell (a chapter runs in under a minute on a laptop CPU)
 c.Execute.timeout = 600
 '''
-_REPO_PATH = re.compile(r"""Path\(\s*(["'])\.\.\1\s*\)((?:\s*/\s*(["'])[^"'\n]+\3)+)""")
-_PART = re.compile(r"""(["'])([^"'\n]+)\1""")
 
 
 def _meta(grade_id: str, *, solution: bool = False, grade: bool = False) -> dict:
@@ -100,21 +97,6 @@ def solution_source(stub: str, solution: str) -> str:
     ### END SOLUTION
     """
     return f"{stub}\n{BEGIN}\n{solution.strip()}\n{END}"
-
-
-def repository_files(source: str) -> list[tuple[str, ...]]:
-    """The repository files a code cell names as ``Path("..") / "dir" / "file"``.
-
-    >>> repository_files('SCRIPT = Path("..") / "examples" / "ddp.py"')
-    [('examples', 'ddp.py')]
-    """
-    return [
-        tuple(m[1] for m in _PART.findall(match.group(2))) for match in _REPO_PATH.finditer(source)
-    ]
-
-
-def _localise(source: str) -> str:
-    return _REPO_PATH.sub(lambda m: f'Path("."){m.group(2)}', source)
 
 
 def nbgrader_notebook(nb: nbformat.NotebookNode, assignment: str) -> nbformat.NotebookNode:
@@ -155,8 +137,7 @@ def nbgrader_notebook(nb: nbformat.NotebookNode, assignment: str) -> nbformat.No
         _clear(cell)
     for i, cell in enumerate(cells):
         cell.metadata["nbgrader"] = roles.get(i, _meta(f"{assignment}-cell-{i}"))
-        if cell.cell_type == "code":
-            cell.source = _localise(cell.source)
+    localise_notebook(out)
     if cells and cells[0].cell_type == "markdown":
         cells[0].source = f"{cells[0].source.rstrip()}\n\n{NOTE}"
         cells[0].metadata["tags"] = [*cells[0].metadata.get("tags", []), NOTE_TAG]
@@ -187,14 +168,7 @@ def build_source(src_dir: Path | str, out_dir: Path | str) -> list[str]:
         nb = read_notebook(path)
         folder = out_dir / "source" / path.stem
         folder.mkdir(parents=True)
-        for cell in nb.cells:
-            if cell.cell_type != "code":
-                continue
-            for parts in repository_files(cell.source):
-                target = src_dir.parent.joinpath(*parts)
-                if target.is_file():
-                    folder.joinpath(*parts).parent.mkdir(parents=True, exist_ok=True)
-                    shutil.copy2(target, folder.joinpath(*parts))
+        copy_local_files(nb, path.parent, folder)
         converted = nbgrader_notebook(nb, path.stem)
         nbformat.validate(converted)
         nbformat.write(converted, folder / path.name)
