@@ -167,6 +167,16 @@ def test_autograde_scores(course: Path, chapter: str) -> None:
             scores[student] = {g.name: (g.auto_score, g.max_score) for g in autograded}
     assert all(score == top == POINTS for score, top in scores["full"].values()), scores["full"]
     assert all(score == 0 for score, _ in scores["blank"].values()), scores["blank"]
+    # the full submission also ran every teaching cell without an error
+    graded = _read(course / "autograded" / "full" / chapter / f"{chapter}.ipynb")
+    errors = [
+        (i, out.ename)
+        for i, cell in enumerate(graded.cells)
+        if cell.cell_type == "code"
+        for out in cell.outputs
+        if out.output_type == "error"
+    ]
+    assert not errors, errors
 
 
 # --- the converter on made-up notebooks -----------------------------------------------------
