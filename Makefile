@@ -7,9 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 LOCK   := requirements/constraints.txt
 
-NBVAL := --nbval --nbval-current-env --nbval-sanitize-with notebooks/nbval_sanitize.cfg
-
-.PHONY: setup lab test lint bench student html lock clean
+.PHONY: setup lab test lint bench student nbgrader html lock clean
 
 setup: $(STAMP)
 
@@ -29,8 +27,10 @@ lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+# The README's test command: the corrlib tests and doctests and every notebook under nbval
+# (strict; the sanitize file and the kernel come from pyproject.toml's pytest section).
 test: setup lint
-	$(BIN)/python -m pytest tests corrlib notebooks --doctest-modules $(NBVAL)
+	$(BIN)/pytest --nbval
 
 # Library benchmarks, then the course's time budget (each notebook in a fresh kernel);
 # both always run, and the target fails if either misses a target.
@@ -41,6 +41,10 @@ bench: setup
 # Exercises without solutions, for handing out: build/student/
 student: setup
 	$(BIN)/python -m tools.make_student notebooks build/student
+
+# The course as an nbgrader course (source/, release/, nbgrader_config.py): build/nbgrader/
+nbgrader: setup
+	$(BIN)/python -m tools.make_nbgrader notebooks build/nbgrader
 
 # The course as web pages from the stored outputs (nothing is executed): build/html/index.html
 html: setup

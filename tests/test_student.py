@@ -14,6 +14,7 @@ if str(ROOT) not in sys.path:  # `pytest` (not `python -m pytest`) does not add 
 
 from tools.edition import is_solution, notebook_paths  # noqa: E402
 from tools.links import is_local, markdown_links, split_fragment  # noqa: E402
+from tools.local_files import localise, repository_files  # noqa: E402
 from tools.make_student import (  # noqa: E402
     NOTE_TAG,
     STUB_TAG,
@@ -126,12 +127,23 @@ def test_other_code_cells_are_unchanged(edition, name: str) -> None:
     for i, cell in enumerate(full.cells):
         if cell.cell_type == "code" and i not in changed:
             kept = student.cells[i]
-            assert kept.source == cell.source and kept.outputs == cell.outputs
+            assert kept.source == localise(cell.source) and kept.outputs == cell.outputs
+
+
+def test_files_the_code_reaches_are_inside_the_edition(edition) -> None:
+    out, _ = edition
+    for name in NOTEBOOKS:
+        for cell in nbformat.read(out / name, as_version=4).cells:
+            if cell.cell_type == "code":
+                assert 'Path("..")' not in cell.source and "Path('..')" not in cell.source
+        for cell in nbformat.read(NOTEBOOK_DIR / name, as_version=4).cells:
+            for parts in repository_files(cell.source) if cell.cell_type == "code" else []:
+                assert out.joinpath(*parts).is_file(), parts
 
 
 def test_links_work_inside_the_edition(edition) -> None:
     out, _ = edition
-    for path in out.iterdir():
+    for path in (p for p in out.iterdir() if p.suffix in {".ipynb", ".md"}):
         if path.suffix == ".ipynb":
             texts = [c.source for c in nbformat.read(path, 4).cells if c.cell_type == "markdown"]
         else:

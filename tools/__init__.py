@@ -1,5 +1,6 @@
-"""Build tools for the course: the student edition and the HTML edition of the notebooks.
+"""Build tools for the course: the student edition, the nbgrader course and the HTML edition.
 
-Run them from the repository root: ``python -m tools.make_student`` and
-``python -m tools.make_html`` (or ``make student`` and ``make html``).
+Run them from the repository root: ``python -m tools.make_student``,
+``python -m tools.make_nbgrader`` and ``python -m tools.make_html`` (or ``make student``,
+``make nbgrader`` and ``make html``).
 """

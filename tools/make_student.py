@@ -5,7 +5,9 @@ comments: the exercise it belongs to (from the Markdown cell above), the names t
 self-check uses, and how to check the answer. Outputs and execution counts of the stubs and of
 the self-check cells are cleared (a stored "passed: period = 12" would give the answer away);
 every other cell is kept with its outputs. Local links are rewritten so that they work from
-the output folder, and linked documents (the glossary) are copied next to the notebooks.
+the output folder, and linked documents (the glossary) are copied next to the notebooks; files
+the code reaches as ``Path("..") / ...`` are copied into the output folder and the path made
+``Path(".") / ...`` (:mod:`tools.local_files`), so that the edition is one self-contained folder.
 
 Usage: ``python -m tools.make_student [NOTEBOOK_DIR] [OUT_DIR]`` (defaults ``notebooks``
 and ``build/student``).
@@ -32,6 +34,7 @@ from tools.edition import (
     report,
 )
 from tools.links import rewrite_markdown_links
+from tools.local_files import copy_local_files, localise_notebook
 
 STUB_TAG = "solution-stub"
 NOTE_TAG = "student-edition"
@@ -255,7 +258,10 @@ def build_student(src_dir: Path | str, out_dir: Path | str) -> Edition:
     for path in paths:
         edition.add_page(path, path.name)
     for path in paths:
-        nb = student_notebook(read_notebook(path))
+        full = read_notebook(path)
+        copy_local_files(full, path.parent, out_dir)
+        nb = student_notebook(full)
+        localise_notebook(nb)
         _rewrite_links(nb, edition, path.parent, path.name)
         nbformat.validate(nb)
         nbformat.write(nb, out_dir / path.name)
