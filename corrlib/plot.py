@@ -18,7 +18,10 @@ import torch
 
 from corrlib._validation import as_float_tensor, check_ndim, check_square, check_symmetric
 
-__all__ = ["acf_plot", "corr_clustermap", "corr_heatmap", "use_course_style"]
+__all__ = ["acf_band", "acf_plot", "corr_clustermap", "corr_heatmap", "use_course_style"]
+
+#: The confidence bands :func:`acf_plot` can draw.
+ACF_BANDS = ("bartlett", "white")
 
 #: Figure settings shared by every notebook of the course: small, fixed-size PNG figures.
 COURSE_RC: dict[str, Any] = {
@@ -216,21 +219,63 @@ def corr_clustermap(
     return sns.clustermap(frame, **options)
 
 
+def acf_band(acf: Any, n: int, *, confidence: float = 0.95, band: str = "bartlett") -> np.ndarray:
+    """Half-widths of the confidence band drawn around zero in an ACF plot, lag by lag.
+
+    ``band="white"``: ``z / sqrt(n)`` at every lag ``k >= 1``, the band for the null hypothesis
+    of white noise. ``band="bartlett"``: ``z * se_k`` with Bartlett's standard error
+
+    ``se_k = sqrt((1 + 2 * sum_{j=1}^{k-1} r_j^2) / n)``,
+
+    the band statsmodels' ``acf(..., alpha=...)`` and ``plot_acf`` use: under the null hypothesis
+    that the series is a moving average of order ``k - 1`` (autocorrelations beyond lag
+    ``k - 1`` are zero), about ``confidence`` of the sample values ``r_k`` fall inside it. ``z``
+    is the normal quantile of ``confidence`` (1.96 at 95 %; statsmodels uses 1.959964).
+    Lag 0 gets 0.
+
+    Parameters
+    ----------
+    acf : tensor or array, shape ``(K + 1,)``
+        Autocorrelations at lags ``0..K``.
+    n : int
+        Length of the series.
+    confidence : float
+        Coverage, strictly between 0 and 1.
+    band : {"bartlett", "white"}
+        Which band.
+
+    Returns
+    -------
+    numpy.ndarray, shape ``(K + 1,)``
+        Half-widths (``0`` at lag 0).
+    """
+    values = _to_numpy(_checked_acf(acf, n, confidence, band))
+    z = _normal_quantile(confidence)
+    half = np.full(values.shape, z / np.sqrt(float(n)))
+    if band == "bartlett" and values.shape[0] > 2:
+        half[2:] *= np.sqrt(1.0 + 2.0 * np.cumsum(values[1:-1] ** 2))
+    half[0] = 0.0
+    return half
+
+
 def acf_plot(
     acf: Any,
     n: int,
     ax: Any = None,
     *,
     confidence: float = 0.95,
+    band: str = "bartlett",
     title: str | None = "Autocorrelation",
     color: str | None = None,
 ) -> Any:
-    """Draw an autocorrelation function as stems at lags ``0..K`` with a white-noise band.
+    """Draw an autocorrelation function as stems at lags ``0..K`` with a confidence band.
 
-    The band is ``+-z / sqrt(n)`` with ``z`` the normal quantile of ``confidence``
-    (1.96 for 95 %): under the null hypothesis of white noise, about that share of the sample
-    autocorrelations at lags ``>= 1`` fall inside it. (statsmodels' ``plot_acf`` widens its
-    band with Bartlett's formula instead; the constant band is the simpler test for noise.)
+    The band (see :func:`acf_band`) is by default Bartlett's, widening with the lag as the
+    sample autocorrelations at smaller lags are large, as in statsmodels' ``plot_acf``: a stem
+    outside it is evidence of autocorrelation at that lag beyond those at smaller lags. With
+    ``band="white"`` it is the constant ``+-z / sqrt(n)`` (1.96 for 95 %), which is valid only
+    under the null hypothesis of white noise: for an autocorrelated series it is too narrow, and
+    stems at large lags cross it by chance far more often than ``1 - confidence``.
 
     Parameters
     ----------
@@ -242,6 +287,8 @@ def acf_plot(
         Where to draw; by default a new figure.
     confidence : float
         Coverage of the band, strictly between 0 and 1.
+    band : {"bartlett", "white"}
+        Bartlett's band (default, as statsmodels) or the white-noise band.
     title : str or None
         Axes title (``None`` for none).
     color : str, optional
@@ -250,16 +297,55 @@ def acf_plot(
     Returns
     -------
     matplotlib.axes.Axes
-        The Axes drawn on. The band's edges are the two lines with ``gid`` ``"acf-band"``.
+        The Axes drawn on. The band's edges are the two lines with ``gid`` ``"acf-band"``
+        (upper edge first), drawn over the lags ``1..K`` (``0..K`` for a one-lag ``acf``).
 
     Raises
     ------
     ValueError
-        If ``acf`` is not 1-D and non-empty, ``n`` is not a positive integer or
-        ``confidence`` is outside (0, 1).
+        If ``acf`` is not 1-D and non-empty, ``n`` is not a positive integer, ``confidence``
+        is outside (0, 1) or ``band`` is unknown.
     """
     import matplotlib.pyplot as plt
 
+    values = _to_numpy(_checked_acf(acf, n, confidence, band))
+    half = acf_band(values, n, confidence=confidence, band=band)
+    lags = np.arange(values.shape[0])
+    if ax is None:
+        _, ax = plt.subplots()
+    color = color if color is not None else "C0"
+    if band == "white" or values.shape[0] == 1:
+        edge_x = np.array([-0.5, lags[-1] + 0.5])  # a constant band spans the whole axis
+        edge = np.full(2, _white(n, confidence))
+    else:
+        edge_x, edge = lags[1:], half[1:]
+    name = "Bartlett" if band == "bartlett" else "white-noise"
+    ax.fill_between(edge_x, -edge, edge, color="0.85", alpha=0.6, zorder=0, lw=0)
+    for sign in (1.0, -1.0):
+        ax.plot(
+            edge_x,
+            sign * edge,
+            color="0.4",
+            ls="--",
+            lw=0.8,
+            gid="acf-band",
+            label=f"{confidence:.0%} {name} band" if sign > 0 else None,
+        )
+    ax.axhline(0.0, color="black", lw=0.8)
+    ax.vlines(lags, 0.0, values, color=color, lw=1.5)
+    ax.plot(lags, values, "o", color=color, ms=4, label="sample ACF")
+    ax.set_xlabel("lag k")
+    ax.set_ylabel("autocorrelation")
+    lo = min(-1.05 * float(edge.max()), float(np.nanmin(values)) - 0.05, -0.1)
+    ax.set_ylim(lo, 1.05)
+    if title is not None:
+        ax.set_title(title)
+    ax.legend(loc="upper right")
+    return ax
+
+
+def _checked_acf(acf: Any, n: int, confidence: float, band: str) -> torch.Tensor:
+    """Validate the arguments shared by :func:`acf_plot` and :func:`acf_band`."""
     t = as_float_tensor(acf, "acf")
     check_ndim(t, 1, "acf")
     if t.numel() == 0:
@@ -268,33 +354,14 @@ def acf_plot(
         raise ValueError(f"n must be a positive integer (the series length), got {n!r}")
     if not 0.0 < confidence < 1.0:
         raise ValueError(f"confidence must be in (0, 1), got {confidence!r}")
-    values = _to_numpy(t)
-    lags = np.arange(values.shape[0])
-    band = _normal_quantile(confidence) / np.sqrt(float(n))
-    if ax is None:
-        _, ax = plt.subplots()
-    color = color if color is not None else "C0"
-    ax.axhspan(-band, band, color="0.85", alpha=0.6, zorder=0, lw=0)
-    for sign in (1.0, -1.0):
-        ax.axhline(
-            sign * band,
-            color="0.4",
-            ls="--",
-            lw=0.8,
-            gid="acf-band",
-            label=f"{confidence:.0%} band for white noise" if sign > 0 else None,
-        )
-    ax.axhline(0.0, color="black", lw=0.8)
-    ax.vlines(lags, 0.0, values, color=color, lw=1.5)
-    ax.plot(lags, values, "o", color=color, ms=4, label="sample ACF")
-    ax.set_xlabel("lag k")
-    ax.set_ylabel("autocorrelation")
-    lo = min(-1.05 * band, float(np.nanmin(values)) - 0.05, -0.1)
-    ax.set_ylim(lo, 1.05)
-    if title is not None:
-        ax.set_title(title)
-    ax.legend(loc="upper right")
-    return ax
+    if band not in ACF_BANDS:
+        raise ValueError(f"band must be one of {ACF_BANDS}, got {band!r}")
+    return t
+
+
+def _white(n: int, confidence: float) -> float:
+    """The white-noise half-width ``z / sqrt(n)``."""
+    return _normal_quantile(confidence) / np.sqrt(float(n))
 
 
 def _to_numpy(t: torch.Tensor) -> np.ndarray:

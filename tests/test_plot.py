@@ -135,7 +135,7 @@ def test_corr_clustermap_rejects_bad_input(corr: np.ndarray) -> None:
 def test_acf_plot_band_and_stems() -> None:
     acf = torch.tensor([1.0, 0.6, 0.36, 0.216, -0.1])
     n = 400
-    ax = plot.acf_plot(acf, n, title="AR(1)")
+    ax = plot.acf_plot(acf, n, title="AR(1)", band="white")
     band_lines = [line for line in ax.lines if line.get_gid() == "acf-band"]
     assert len(band_lines) == 2
     levels = sorted(float(line.get_ydata()[0]) for line in band_lines)
@@ -151,7 +151,9 @@ def test_acf_plot_band_and_stems() -> None:
 
 def test_acf_plot_confidence_and_axes() -> None:
     fig, ax = plt.subplots()
-    out = plot.acf_plot(np.array([1.0, 0.1, 0.0]), 100, ax=ax, confidence=0.99, title=None)
+    out = plot.acf_plot(
+        np.array([1.0, 0.1, 0.0]), 100, ax=ax, confidence=0.99, title=None, band="white"
+    )
     assert out is ax and ax.get_title() == ""
     level = max(float(line.get_ydata()[0]) for line in ax.lines if line.get_gid() == "acf-band")
     assert level == pytest.approx(2.5758293 / 10, rel=1e-6)
@@ -165,11 +167,67 @@ def test_acf_plot_confidence_and_axes() -> None:
         (np.ones(3), 0, {}, "positive integer"),
         (np.ones(3), 2.5, {}, "positive integer"),
         (np.ones(3), 10, {"confidence": 1.0}, "confidence"),
+        (np.ones(3), 10, {"band": "normal"}, "band must be one of"),
     ],
 )
 def test_acf_plot_rejects_bad_input(acf, n, kwargs, match) -> None:
     with pytest.raises(ValueError, match=match):
         plot.acf_plot(acf, n, **kwargs)
+
+
+def _ar1(n: int, phi: float, seed: int) -> np.ndarray:
+    from scipy import signal
+
+    return signal.lfilter([1.0], [1.0, -phi], np.random.default_rng(seed).normal(size=n))
+
+
+@pytest.mark.parametrize(("phi", "seed"), [(0.8, 0), (0.5, 1), (-0.6, 2), (0.0, 3)])
+def test_acf_band_bartlett_equals_statsmodels_confint(phi: float, seed: int) -> None:
+    from statsmodels.tsa.stattools import acf as sm_acf
+
+    series = _ar1(300, phi, seed)
+    values, confint = sm_acf(series, nlags=25, alpha=0.05, fft=True, result_object=False)
+    width = (confint[:, 1] - confint[:, 0]) / 2  # statsmodels: acf -+ z * se_k
+    half = plot.acf_band(values, series.shape[0])
+    # 1.96 here against statsmodels' exact 1.959964: the two differ by 1.8e-5 relative
+    np.testing.assert_allclose(half, width, rtol=5e-5, atol=1e-15)
+    # the band is statsmodels' and not the white one (whose width is constant)
+    if phi != 0.0:
+        assert half[-1] > 1.2 * half[1]
+
+
+def test_acf_band_formula_by_hand() -> None:
+    r = np.array([1.0, 0.5, 0.25, -0.1])
+    n = 100
+    expected = 1.96 * np.sqrt(np.array([0.0, 1.0, 1 + 2 * 0.25, 1 + 2 * (0.25 + 0.0625)]) / n)
+    np.testing.assert_allclose(plot.acf_band(r, n), expected, rtol=1e-12)
+    np.testing.assert_allclose(plot.acf_band(r, n, band="white"), [0, 0.196, 0.196, 0.196])
+    assert plot.acf_band(np.array([1.0]), n).tolist() == [0.0]
+
+
+def test_acf_plot_draws_bartlett_by_default() -> None:
+    series = _ar1(400, 0.8, 5)
+    from corrlib import autocorr
+
+    acf = autocorr(series, max_lag=30)
+    ax = plot.acf_plot(acf, 400)
+    upper, lower = [line for line in ax.lines if line.get_gid() == "acf-band"]
+    half = plot.acf_band(acf, 400)
+    np.testing.assert_allclose(upper.get_xdata(), np.arange(1, 31))
+    np.testing.assert_allclose(upper.get_ydata(), half[1:], rtol=1e-12)
+    np.testing.assert_allclose(lower.get_ydata(), -half[1:], rtol=1e-12)
+    assert "Bartlett" in upper.get_label()
+    white = plot.acf_plot(acf, 400, band="white")
+    levels = {
+        float(v) for line in white.lines if line.get_gid() == "acf-band" for v in line.get_ydata()
+    }
+    assert levels == {-1.96 / 20, 1.96 / 20}
+    assert half[-1] > 2 * 1.96 / 20  # phi = 0.8: Bartlett's band is over twice as wide
+
+
+def test_acf_plot_single_lag() -> None:
+    ax = plot.acf_plot(np.array([1.0]), 10)
+    assert len([line for line in ax.lines if line.get_gid() == "acf-band"]) == 2
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
