@@ -57,6 +57,7 @@ MATHJAX_STATIC = "_vendor"
 MATHJAX_SCRIPT = "tex-svg-full.js"  # every TeX extension in one file: no loading on demand
 OBJECTIVES = "Learning objectives"
 LEDGER = re.compile(r"\bledger\b", re.IGNORECASE)
+LEDGER_TEXT = "The ledger of the article's claims"  # the landing page's link to it
 # Jupyter Book's extensions less sphinx-thebe (it would put the address of a
 # script on a CDN into every page), plus autodoc for the API reference.
 EXTENSIONS = [
@@ -88,7 +89,8 @@ class Site:
     api_modules : list of str
         The modules that have an API page (``api/<module>.html``), in order.
     ledger : str or None
-        The ledger's link on the landing page (``notebooks/05_x.html#ledger...``), or None.
+        The landing page's link to the ledger of the article's claims
+        (``notebooks/05_x.html#ledger-...``), or None when no chapter has one.
     warnings : list of str
         Sphinx's warnings (broken links, unknown references, ...).
     seconds : float
@@ -199,7 +201,7 @@ def landing_page(
     if ledger is not None:
         path, slug = ledger
         href = Path(os.path.relpath(path, root)).as_posix()
-        lines.append(f"- [The ledger of the article's claims]({href}#{slug}), in {path.stem}")
+        lines.append(f"- [{LEDGER_TEXT}]({href}#{slug}), in {path.stem}")
     lines.append("- [API reference](api/index.md): the corrlib library, one page per module")
     return "\n".join(lines) + "\n"
 
@@ -259,7 +261,7 @@ def api_page(module_name: str, modules: Sequence[str]) -> str:
             "",
         ]
     if here:
-        lines += [f"## Defined in private modules, exported by `{module_name}`", "", *here]
+        lines += [f"## Further names in `{module_name}`", "", *here]
     return "\n".join(lines)
 
 
@@ -478,7 +480,6 @@ def prepare(
         out_dir=Path(),
         chapters=[f"{c}.html" for c in chapters],
         api_modules=modules,
-        ledger=(f"{_docname(ledger[0], src)}.html#{ledger[1]}" if ledger is not None else None),
     )
     return src, site
 
@@ -555,11 +556,19 @@ def build_html(
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     shutil.move(html, out_dir)
     site.out_dir = out_dir
+    site.ledger = _ledger_link(out_dir / "index.html")
     site.warnings = [
         line for line in (result.stdout + result.stderr).splitlines() if "WARNING" in line
     ]
     site.seconds = time.perf_counter() - start
     return site
+
+
+def _ledger_link(index: Path) -> str | None:
+    """The href of the landing page's link to the ledger (MyST resolves the anchor)."""
+    text = re.escape(LEDGER_TEXT.split("'")[0])
+    found = re.search(rf'<a [^>]*href="([^"]+)"[^>]*>(?:<[^>]+>)*{text}', index.read_text("utf-8"))
+    return found.group(1) if found else None
 
 
 def main(argv: list[str] | None = None) -> int:
