@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.util
 import inspect
 import json
 import os
@@ -366,22 +367,17 @@ def mathjax_dir() -> Path:
 def vendor_mathjax(static: Path) -> Path:
     """Copy MathJax's one-file TeX-to-SVG build and the modules it can load into ``static``.
 
-    ``tex-svg-full.js`` holds TeX input with every extension and SVG output (no web fonts);
-    the context menu's accessibility modules (``a11y/``, ``sre/``) and the remaining input
-    and output modules are copied so that nothing is ever fetched from elsewhere.
+    ``tex-svg-full.js`` holds TeX input with every extension and SVG output (no web fonts).
+    What MathJax's context menu can switch on later (the other renderer with its fonts, the
+    accessibility and speech modules) is copied too, so that it is never fetched elsewhere.
     """
     src = mathjax_dir()
     dest = static / MATHJAX_DIR
     dest.mkdir(parents=True, exist_ok=True)
     shutil.copy2(src / MATHJAX_SCRIPT, dest / MATHJAX_SCRIPT)
-    for sub in ("a11y", "ui", "input", "adaptors", "sre"):
+    for sub in ("a11y", "adaptors", "input", "output", "sre", "ui"):
         if (src / sub).is_dir():
-            shutil.copytree(
-                src / sub,
-                dest / sub,
-                ignore=shutil.ignore_patterns("mathmaps_ie.js", "*.json.gz"),
-                dirs_exist_ok=True,
-            )
+            shutil.copytree(src / sub, dest / sub, dirs_exist_ok=True)
     license_file = src.parent / "LICENSE"
     if license_file.is_file():
         shutil.copy2(license_file, dest / "LICENSE")
