@@ -56,6 +56,7 @@ MATHJAX_DIR = "mathjax"  # under _static/ in the site
 # come from a static folder of their own instead (copied into the site's _static/ too).
 MATHJAX_STATIC = "_vendor"
 MATHJAX_SCRIPT = "tex-svg-full.js"  # every TeX extension in one file: no loading on demand
+INSTALL_HINT = "install the site extra: pip install -c requirements/constraints.txt -e '.[site]'"
 OBJECTIVES = "Learning objectives"
 LEDGER = re.compile(r"\bledger\b", re.IGNORECASE)
 LEDGER_TEXT = "The ledger of the article's claims"  # the landing page's link to it
@@ -355,9 +356,7 @@ def mathjax_dir() -> Path:
     """The MathJax 3 build (``es5/``) that the ``django-static-mathjax`` package installs."""
     spec = importlib.util.find_spec("mathjax")
     if spec is None or spec.origin is None:
-        raise ModuleNotFoundError(
-            "MathJax is missing: install the site extra, pip install -e '.[site]'"
-        )
+        raise ModuleNotFoundError(f"MathJax is missing: {INSTALL_HINT}")
     found = Path(spec.origin).parent / "static" / "mathjax" / "es5"
     if not (found / MATHJAX_SCRIPT).is_file():
         raise FileNotFoundError(f"no {MATHJAX_SCRIPT} in {found}")
@@ -514,6 +513,8 @@ def build_html(
         The pages written, the modules documented, the ledger's link and Sphinx's warnings.
     """
     start = time.perf_counter()
+    if importlib.util.find_spec("jupyter_book") is None:
+        raise ModuleNotFoundError(f"Jupyter Book is missing: {INSTALL_HINT}")
     out_dir = Path(out_dir).resolve()
     work_dir = Path(work_dir).resolve() if work_dir else out_dir.parent / "site"
     if Path(src_dir).resolve().is_relative_to(out_dir):
