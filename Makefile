@@ -46,7 +46,8 @@ student: setup
 nbgrader: setup
 	$(BIN)/python -m tools.make_nbgrader notebooks build/nbgrader
 
-# The course as web pages from the stored outputs (nothing is executed): build/html/index.html
+# The course website (Jupyter Book) from the stored outputs, nothing executed, offline-ready:
+# build/html/index.html (sources and Sphinx's log in build/site/)
 html: setup
 	$(BIN)/python -m tools.make_html notebooks build/html --document GLOSSARY.md
 

@@ -1,4 +1,4 @@
-"""Find and rewrite the local links of Markdown text and HTML pages.
+"""Find and rewrite the local links of Markdown text (raw HTML in it included).
 
 A *local* link is a relative path to a file (``01_concepts.ipynb``, ``../GLOSSARY.md#top``);
 URLs with a scheme (``https:``, ``data:``, ``mailto:``), absolute paths and in-page anchors
@@ -69,11 +69,6 @@ def rewrite_html_links(html: str, rewrite: Callable[[str], str]) -> str:
     return _HTML_ATTR.sub(
         lambda m: m.group(1) + m.group(2) + rewrite(m.group(3)) + m.group(2), html
     )
-
-
-def html_links(html: str) -> list[str]:
-    """The values of all ``href`` and ``src`` attributes of an HTML text, in order."""
-    return [m.group(3) for m in _HTML_ATTR.finditer(html)]
 
 
 def markdown_links(text: str) -> list[str]:
