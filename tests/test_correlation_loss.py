@@ -127,3 +127,13 @@ def test_rejects_bad_input(kwargs, shapes, match) -> None:
     if set(kwargs) & {"reduction", "eps"}:
         with pytest.raises(ValueError, match=match):
             CorrelationLoss(**kwargs)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_stays_on_the_device(pair) -> None:
+    x, y = (t.cuda() for t in pair)
+    p = x.clone().requires_grad_(True)
+    loss = correlation_loss(p, y)
+    loss.backward()
+    assert loss.device == x.device and p.grad.device == x.device
+    assert loss.item() == pytest.approx(correlation_loss(pair[0], pair[1]).item(), abs=1e-12)
