@@ -6,7 +6,8 @@ printed, in the stored outputs of a notebook that its "tested in" column links t
 outputs only, never the prose), so that re-running a notebook with a different result, or
 editing a number in the ledger, makes this test fail.
 
-A number is matched as a whole token: ``0.91`` does not match ``0.912`` or ``-0.91``, and a
+A label such as ``03:`` that names a cited notebook is not a number. A number is matched as
+a whole token: ``0.91`` does not match ``0.912`` or ``-0.91``, and a
 paired result written ``+0.031 +/- 0.004`` must appear with the same signs and digits (spaces
 may differ).
 """
@@ -105,10 +106,19 @@ def cited_notebooks(row: dict[str, str]) -> list[Path]:
     return [NOTEBOOK_DIR / name for name in NOTEBOOK_LINK_RE.findall(row["tested in"])]
 
 
+def without_notebook_labels(measured: str, cited: list[Path]) -> str:
+    """``measured`` without labels such as ``03:`` that name a cited notebook (not numbers)."""
+    for path in cited:
+        measured = re.sub(rf"(?<![\w.]){path.name[:2]}:", "", measured)
+    return measured
+
+
 def missing_numbers(row: dict[str, str], outputs: dict[Path, str]) -> list[str]:
     """Numbers of the row's "measured" cell found in none of its cited notebooks' outputs."""
-    texts = [outputs[p] for p in cited_notebooks(row)]
-    return [q for q in quoted_numbers(row["measured"]) if not any(appears_in(q, t) for t in texts)]
+    cited = cited_notebooks(row)
+    texts = [outputs[p] for p in cited]
+    measured = without_notebook_labels(row["measured"], cited)
+    return [q for q in quoted_numbers(measured) if not any(appears_in(q, t) for t in texts)]
 
 
 @pytest.fixture(scope="module")
