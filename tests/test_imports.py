@@ -24,7 +24,12 @@ def _fresh(code: str) -> dict:
     """Run ``code`` in a fresh interpreter that imports this checkout's corrlib; its JSON."""
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
     proc = subprocess.run(
-        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300
+        [sys.executable, "-c", code],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,  # "python -c" puts the working directory first on sys.path
     )
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -45,9 +50,10 @@ def test_import_corrlib_loads_no_heavy_module_until_used():
         "at_import = loaded()\n"
         "r = corrlib.pearson_test([1.0, 2.0, 3.0, 4.5], [2.0, 1.0, 4.0, 3.0])\n"
         "acf = corrlib.autocorr([1.0, 3.0, 2.0, 5.0, 4.0], max_lag=2)\n"
-        "print(json.dumps({'at_import': at_import, 'after_use': loaded(),\n"
+        "print(json.dumps({'at_import': at_import, 'after_use': loaded(), 'file': corrlib.__file__,\n"
         "                  'p': float(r.pvalue), 'acf1': float(acf[1])}))\n"
     )
+    assert Path(result["file"]).parent == ROOT / "corrlib"  # this checkout's corrlib
     assert result["at_import"] == []
     # the functions that need them import them, and give the right numbers
     assert result["after_use"] == ["scipy.fft", "scipy.stats"]
