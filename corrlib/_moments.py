@@ -5,11 +5,13 @@ far from zero (in float32, an offset of 1e4 on unit-variance data leaves about o
 digit). corrlib therefore *shifts* each column by a centre ``c`` close to its mean before
 multiplying, and subtracts ``n * m m^T`` for the small remaining mean ``m`` of the shifted
 data. That subtraction loses about ``log2(kappa)`` bits, ``kappa = sum(xs^2) / sum((xs - m)^2)``
-(at most 2 bits here, or the data are shifted again by their exact mean). The centre is the
-mean of the first rows: no separate pass over the data is needed to find it, the shifted copy
-carries a column of ones so that one matrix product also gives the column sums, and
-``x - c`` is exact in floating point for values within a factor 2 of ``c`` (Sterbenz). Data
-whose columns already sit close to zero (zero-mean or post-ReLU activations) skip the copy and
+(at most 2 bits here, or the data are shifted again by their exact mean).
+The centre is the mean of the first rows, so no separate pass over the data finds it, and
+``x - c`` is exact in floating point for values within a factor 2 of ``c`` (Sterbenz). On the
+CPU the shifted data are written block by block into a reused buffer and multiplied there (a
+fresh full-size copy costs more in page faults than the product saves); elsewhere one shifted
+copy carries a column of ones, so that one product also gives the column sums. Data whose
+columns already sit close to zero (zero-mean or post-ReLU activations) skip the shift and
 multiply the raw data.
 
 Data that arrive in pieces are shifted by one fixed reference row and merged with Chan,

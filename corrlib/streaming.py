@@ -16,6 +16,7 @@ far from overflow whatever the data's magnitude.
 from __future__ import annotations
 
 import functools
+import math
 import warnings
 from typing import Any
 
@@ -303,7 +304,7 @@ class RunningCorrelation(nn.Module):
 
         The shift is the mean of the batch's first rows, unless the data already sit close to
         zero (then none is needed, and no shifted copy is made); the scale brings the data's
-        largest magnitude near 1 when it lies outside [2^-40, 2^40].
+        largest magnitude near 1 when it lies outside [2^-40, 2^40] (within the dtype's range).
         """
         head = x[: _moments._SCREEN_ROWS]
         if _moments._well_centred(head):
@@ -313,7 +314,8 @@ class RunningCorrelation(nn.Module):
         spread = torch.nan_to_num((head - shift).abs(), nan=0.0, posinf=0.0).amax(dim=0)
         power = torch.floor(torch.log2(spread.double()))
         outside = (spread > 0) & ((power < -40) | (power > 40))
-        power = torch.where(outside, power.clamp(-120, 120), torch.zeros_like(power))
+        limit = math.floor(math.log2(torch.finfo(self.state_dtype).max)) - 8  # 1/scale exact
+        power = torch.where(outside, power.clamp(-limit, limit), torch.zeros_like(power))
         self.shift.copy_(shift)
         self.scale.copy_(torch.exp2(power).to(self.state_dtype))
 
