@@ -93,8 +93,8 @@ def nan_omit_cases(rng: np.random.Generator) -> list[Comparison]:
         xt, frame = torch.from_numpy(x), pd.DataFrame(x)
         for method in methods:
             ours, ref = best_times(
-                lambda m=method: corrlib.corr_matrix(xt, method=m, nan_policy="omit"),
-                lambda m=method: frame.corr(method=m),
+                lambda m=method, t=xt: corrlib.corr_matrix(t, method=m, nan_policy="omit"),
+                lambda m=method, f=frame: f.corr(method=m),
                 repeats=repeats,
             )
             name = f'{method} nan_policy="omit" {label}'
