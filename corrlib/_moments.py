@@ -5,11 +5,13 @@ far from zero (in float32, an offset of 1e4 on unit-variance data leaves about o
 digit). corrlib therefore *shifts* each column by a centre ``c`` close to its mean before
 multiplying, and subtracts ``n * m m^T`` for the small remaining mean ``m`` of the shifted
 data. That subtraction loses about ``log2(kappa)`` bits, ``kappa = sum(xs^2) / sum((xs - m)^2)``
-(at most 2 bits here, or the data are shifted again by their exact mean). The centre is the
-mean of the first rows: no separate pass over the data is needed to find it, the shifted copy
-carries a column of ones so that one matrix product also gives the column sums, and
-``x - c`` is exact in floating point for values within a factor 2 of ``c`` (Sterbenz). Data
-whose columns already sit close to zero (zero-mean or post-ReLU activations) skip the copy and
+(at most 2 bits here, or the data are shifted again by their exact mean).
+The centre is the mean of the first rows, so no separate pass over the data finds it, and
+``x - c`` is exact in floating point for values within a factor 2 of ``c`` (Sterbenz). On the
+CPU the shifted data are written block by block into a reused buffer and multiplied there (a
+fresh full-size copy costs more in page faults than the product saves); elsewhere one shifted
+copy carries a column of ones, so that one product also gives the column sums. Data whose
+columns already sit close to zero (zero-mean or post-ReLU activations) skip the shift and
 multiply the raw data.
 
 Data that arrive in pieces are shifted by one fixed reference row and merged with Chan,
@@ -23,6 +25,7 @@ caller (``corr_matrix``, ``RunningCorrelation.compute``, ``sparse.cov_to_corr``)
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 import torch
@@ -33,6 +36,11 @@ _MAX_CANCELLATION = 4.0
 _SCREEN_ROWS = 1024
 # Up to this many columns in all, x and y share one shifted copy and one product.
 _STACK_COLUMNS = 64
+# On the CPU the shifted copy is made block by block into a reused buffer of about this many
+# elements (a fresh full-size copy costs more in page faults than the subtraction itself).
+_BLOCK_ELEMENTS = 1 << 22
+_MIN_BLOCK_ROWS, _MAX_BLOCK_ROWS = 4096, 1 << 16
+_workspace = threading.local()
 
 
 @dataclass
@@ -99,8 +107,31 @@ def _raw_gram(x: torch.Tensor) -> Moments | None:
     return _from_shifted_products(n, None, mean, gram, None, None, None)
 
 
+def frame_moments(x: torch.Tensor, shift: torch.Tensor | None) -> Moments:
+    """Moments of ``x - shift`` with means *relative to* ``shift`` (``None``: no shift).
+
+    For streams kept in a fixed frame: no screening, no shifted copy of the whole batch.
+    """
+    if shift is None:
+        m = _raw_gram(x)
+        return centred_gram(x) if m is None else m
+    # Centre on the batch's own first rows (x - c is exact near c), then move the means into
+    # the frame: c - shift is exact too when the stream stays within a factor 2 of the shift.
+    c = torch.nan_to_num(x[:_SCREEN_ROWS].mean(dim=0), nan=0.0, posinf=0.0, neginf=0.0)
+    m = _shifted_gram(x, c, None, None, add_back=False)
+    if m is None:  # means relative to c either way
+        m = centred_gram(x - c)
+    mean = (c - shift) + m.mean_x
+    return Moments(m.n, mean, mean, m.cross, m.ss_x, m.ss_y)
+
+
 def _shifted_gram(
-    x: torch.Tensor, cx: torch.Tensor, y: torch.Tensor | None, cy: torch.Tensor | None
+    x: torch.Tensor,
+    cx: torch.Tensor,
+    y: torch.Tensor | None,
+    cy: torch.Tensor | None,
+    *,
+    add_back: bool = True,
 ) -> Moments | None:
     """Moments from one product of the shifted data ``[x - cx, (y - cy), 1]``.
 
@@ -108,13 +139,17 @@ def _shifted_gram(
     """
     n, d_x = x.shape
     cx = torch.nan_to_num(cx, nan=0.0, posinf=0.0, neginf=0.0)
+    if cy is not None:
+        cy = torch.nan_to_num(cy, nan=0.0, posinf=0.0, neginf=0.0)
+    if x.device.type == "cpu" and n > _MIN_BLOCK_ROWS:
+        return _blocked_shifted_gram(x, cx, y, cy, add_back)
     if y is None:
         buf = _augmented([(x, cx)])
         gram = buf.T @ buf
         sums = gram[:d_x, d_x]
-        return _from_shifted_products(n, cx, sums, gram[:d_x, :d_x], None, None, None)
+        back = cx if add_back else torch.zeros_like(cx)
+        return _from_shifted_products(n, back, sums, gram[:d_x, :d_x], None, None, None)
     assert cy is not None
-    cy = torch.nan_to_num(cy, nan=0.0, posinf=0.0, neginf=0.0)
     d_y = y.shape[1]
     if d_x + d_y <= _STACK_COLUMNS:
         buf = _augmented([(x, cx), (y, cy)])
@@ -136,6 +171,61 @@ def _shifted_gram(
     return _from_shifted_products(
         n, cx, gram[:d_x, d_y], gram[:d_x, :d_y], cy, gram[d_x, :d_y], (sq_x, sq_y)
     )
+
+
+def _blocked_shifted_gram(
+    x: torch.Tensor,
+    cx: torch.Tensor,
+    y: torch.Tensor | None,
+    cy: torch.Tensor | None,
+    add_back: bool = True,
+) -> Moments | None:
+    """:func:`_shifted_gram` on the CPU, shifting block by block into a reused buffer."""
+    n, d_x = x.shape
+    d_y = 0 if y is None else y.shape[1]
+    width = d_x + d_y
+    rows = min(max(_BLOCK_ELEMENTS // width, _MIN_BLOCK_ROWS), _MAX_BLOCK_ROWS)
+    buf = _buffer(rows, width, x.dtype)
+    stacked = y is None or width <= _STACK_COLUMNS
+    gram = torch.zeros(width if stacked else d_x, width if stacked else d_y, dtype=x.dtype)
+    sums = torch.zeros(width, dtype=x.dtype)
+    squares = None if stacked else torch.zeros(width, dtype=x.dtype)
+    for start in range(0, n, rows):
+        stop = min(start + rows, n)
+        b = buf[: stop - start]
+        torch.sub(x[start:stop], cx, out=b[:, :d_x])
+        if y is not None:
+            assert cy is not None
+            torch.sub(y[start:stop], cy, out=b[:, d_x:])
+        if stacked:
+            gram.addmm_(b.T, b)
+        else:
+            gram.addmm_(b[:, :d_x].T, b[:, d_x:])
+            assert squares is not None
+            squares += (b * b).sum(dim=0)
+        sums += b.sum(dim=0)
+    if y is None:
+        back = cx if add_back else torch.zeros_like(cx)
+        return _from_shifted_products(n, back, sums, gram, None, None, None)
+    assert cy is not None
+    if stacked:
+        diag = torch.diagonal(gram)
+        return _from_shifted_products(
+            n, cx, sums[:d_x], gram[:d_x, d_x:], cy, sums[d_x:], (diag[:d_x], diag[d_x:])
+        )
+    assert squares is not None
+    return _from_shifted_products(
+        n, cx, sums[:d_x], gram, cy, sums[d_x:], (squares[:d_x], squares[d_x:])
+    )
+
+
+def _buffer(rows: int, width: int, dtype: torch.dtype) -> torch.Tensor:
+    """A ``(rows, width)`` CPU work buffer, reused between calls (one per thread)."""
+    cached = getattr(_workspace, "buffer", None)
+    if cached is None or cached.dtype != dtype or cached.numel() < rows * width:
+        cached = torch.empty(rows * width, dtype=dtype)
+        _workspace.buffer = cached
+    return cached[: rows * width].view(rows, width)
 
 
 def _augmented(blocks: list[tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:

@@ -16,6 +16,7 @@ far from overflow whatever the data's magnitude.
 from __future__ import annotations
 
 import functools
+import math
 import warnings
 from typing import Any
 
@@ -89,12 +90,15 @@ class RunningCorrelation(nn.Module):
         self.result_dtype = torch.get_default_dtype() if dtype is None else dtype
         self.state_dtype = compute_dtype(self.result_dtype)
         d, kw = num_features, {"dtype": self.state_dtype, "device": device}
+        acc = {"dtype": _accumulator_dtype(device), "device": device}
         self.register_buffer("count", torch.zeros((), dtype=torch.int64, device=device))
         # The state describes z = (x - shift) / scale; scale is a power of two (exact).
         self.register_buffer("shift", torch.zeros(d, **kw))
         self.register_buffer("scale", torch.ones(d, **kw))
-        self.register_buffer("shifted_mean", torch.zeros(d, **kw))
-        self.register_buffer("comoment", torch.zeros(d, d, **kw))
+        # Mean and co-moments are accumulated in float64 whatever the data's dtype: summing
+        # thousands of batch co-moments in float32 would drift by sqrt(batches) * eps.
+        self.register_buffer("shifted_mean", torch.zeros(d, **acc))
+        self.register_buffer("comoment", torch.zeros(d, d, **acc))
         # Constancy is tracked exactly: the first value seen per feature, and whether any
         # later value differed from it (no variance threshold involved).
         self.register_buffer("reference", torch.zeros(d, **kw))
@@ -153,9 +157,10 @@ class RunningCorrelation(nn.Module):
         x = x.to(self.state_dtype)
         if self.n == 0:
             self._choose_frame(x)
-        z = self._to_frame(x)
-        part = _moments.centred_gram(z)
+        part = self._frame_moments(x)
         varies = ~constant_columns(x, mean=part.mean_x, ss=part.ss_x)
+        acc = self.comoment.dtype
+        part = _symmetric_moments(part.n, part.mean_x.to(acc), part.cross.to(acc))
         self._fold(part, x[0], varies)
         return self
 
@@ -174,20 +179,15 @@ class RunningCorrelation(nn.Module):
             return self
         if self.n == 0 and self.follows_data:
             self._adopt_dtype(other.result_dtype, compute=other.state_dtype)
-        device, dtype = self.comoment.device, self.state_dtype
+        device, dtype, acc = self.comoment.device, self.state_dtype, self.comoment.dtype
         with torch.no_grad():
             self._fold_state(
                 other.n,
-                *(
-                    t.to(device, dtype)
-                    for t in (
-                        other.shift,
-                        other.scale,
-                        other.shifted_mean,
-                        other.comoment,
-                        other.reference,
-                    )
-                ),
+                other.shift.to(device, dtype),
+                other.scale.to(device, dtype),
+                other.shifted_mean.to(device, acc),
+                other.comoment.to(device, acc),
+                other.reference.to(device, dtype),
                 other.varies.to(device),
             )
         return self
@@ -196,7 +196,8 @@ class RunningCorrelation(nn.Module):
         """Covariance matrix of the rows seen, dividing by ``n - correction``."""
         if self.n - correction <= 0:
             raise ValueError(f"covariance needs more than {correction} rows, got n={self.n}")
-        scaled = self.comoment * torch.outer(self.scale, self.scale)
+        scale = self.scale.to(self.comoment.dtype)
+        scaled = self.comoment * torch.outer(scale, scale)
         return (scaled / (self.n - correction)).to(self.result_dtype)
 
     def compute(self) -> torch.Tensor:
@@ -276,23 +277,25 @@ class RunningCorrelation(nn.Module):
             count = int(header_i[0])
             if count == 0:
                 continue
-            state = state.to(self.state_dtype)
-            shift, scale, mean = state[:d], state[d : 2 * d], state[2 * d : 3 * d]
-            rest = state[3 * d :]
-            comoment, rest = rest[: d * d].view(d, d), rest[d * d :]
-            self._fold_state(count, shift, scale, mean, comoment, rest[:d], rest[d : 2 * d] != 0)
+            low, acc = self.state_dtype, self.comoment.dtype
+            shift, scale = state[:d].to(low), state[d : 2 * d].to(low)
+            mean, rest = state[2 * d : 3 * d].to(acc), state[3 * d :]
+            comoment, rest = rest[: d * d].view(d, d).to(acc), rest[d * d :]
+            self._fold_state(
+                count, shift, scale, mean, comoment, rest[:d].to(low), rest[d : 2 * d] != 0
+            )
         return self
 
     def _adopt_dtype(self, dtype: torch.dtype, compute: torch.dtype | None = None) -> None:
         """Let an empty state take the dtype of the data it is about to receive."""
         self.result_dtype = dtype if dtype.is_floating_point else torch.get_default_dtype()
         self.state_dtype = compute_dtype(self.result_dtype if compute is None else compute)
-        for name in ("shift", "scale", "shifted_mean", "comoment", "reference"):
+        for name in ("shift", "scale", "reference"):
             setattr(self, name, getattr(self, name).to(self.state_dtype))
 
     def _load_from_state_dict(self, state_dict: dict, prefix: str, *args: Any) -> None:
-        incoming = state_dict.get(prefix + "comoment")
-        if self.follows_data and incoming is not None and incoming.dtype != self.comoment.dtype:
+        incoming = state_dict.get(prefix + "shift")
+        if self.follows_data and incoming is not None and incoming.dtype != self.shift.dtype:
             self._adopt_dtype(incoming.dtype)
         super()._load_from_state_dict(state_dict, prefix, *args)
 
@@ -301,7 +304,7 @@ class RunningCorrelation(nn.Module):
 
         The shift is the mean of the batch's first rows, unless the data already sit close to
         zero (then none is needed, and no shifted copy is made); the scale brings the data's
-        largest magnitude near 1 when it lies outside [2^-40, 2^40].
+        largest magnitude near 1 when it lies outside [2^-40, 2^40] (within the dtype's range).
         """
         head = x[: _moments._SCREEN_ROWS]
         if _moments._well_centred(head):
@@ -311,20 +314,17 @@ class RunningCorrelation(nn.Module):
         spread = torch.nan_to_num((head - shift).abs(), nan=0.0, posinf=0.0).amax(dim=0)
         power = torch.floor(torch.log2(spread.double()))
         outside = (spread > 0) & ((power < -40) | (power > 40))
-        power = torch.where(outside, power.clamp(-120, 120), torch.zeros_like(power))
+        limit = math.floor(math.log2(torch.finfo(self.state_dtype).max)) - 8  # 1/scale exact
+        power = torch.where(outside, power.clamp(-limit, limit), torch.zeros_like(power))
         self.shift.copy_(shift)
         self.scale.copy_(torch.exp2(power).to(self.state_dtype))
 
-    def _to_frame(self, x: torch.Tensor) -> torch.Tensor:
-        """``(x - shift) / scale`` (no copy when neither is needed)."""
-        shifted = bool(self.shift.any())
-        scaled = bool((self.scale != 1).any())
-        if not (shifted or scaled):
-            return x
-        if not scaled:
-            return x - self.shift
-        inv = 1.0 / self.scale  # exact: powers of two
-        return torch.addcmul(-self.shift * inv, x, inv)
+    def _frame_moments(self, x: torch.Tensor) -> _moments.Moments:
+        """Moments of ``(x - shift) / scale``, without a shifted copy unless scaled."""
+        if bool((self.scale != 1).any()):
+            inv = 1.0 / self.scale  # exact: powers of two
+            return _moments.frame_moments(torch.addcmul(-self.shift * inv, x, inv), None)
+        return _moments.frame_moments(x, self.shift if bool(self.shift.any()) else None)
 
     def _fold_state(
         self,
@@ -342,8 +342,11 @@ class RunningCorrelation(nn.Module):
         if self.n == 0:
             self.shift.copy_(shift)
             self.scale.copy_(scale)
-        ratio = scale / self.scale
-        mean = ((shift - self.shift) + shifted_mean * scale) / self.scale
+        acc = self.comoment.dtype
+        own_scale = self.scale.to(acc)
+        ratio = scale.to(acc) / own_scale
+        # shift - self.shift is exact (Sterbenz) for shifts within a factor 2 of each other
+        mean = ((shift - self.shift).to(acc) + shifted_mean * scale.to(acc)) / own_scale
         if not bool((ratio == 1).all()):
             comoment = comoment * torch.outer(ratio, ratio)
         self._fold(_symmetric_moments(n, mean, comoment), reference, varies)
@@ -363,6 +366,15 @@ class RunningCorrelation(nn.Module):
         self.shifted_mean.copy_(merged.mean_x)
         self.comoment.copy_((merged.cross + merged.cross.T) / 2)
         self.count.fill_(merged.n)
+
+
+def _accumulator_dtype(device: torch.device | str | None) -> torch.dtype:
+    """float64, except on Apple's MPS devices, which have none."""
+    return (
+        torch.float32
+        if device is not None and torch.device(device).type == "mps"
+        else torch.float64
+    )
 
 
 def _symmetric_moments(n: int, mean: torch.Tensor, comoment: torch.Tensor) -> _moments.Moments:

@@ -156,3 +156,21 @@ def test_nan_omit_cross_block_matches_pairwise_scipy() -> None:
             for j in range(2):
                 keep = ~np.isnan(x[:, i]) & ~np.isnan(y[:, j])
                 assert abs(got[i, j] - ref(x[keep, i], y[keep, j]).statistic) < 1e-10
+
+
+def test_one_kernel_same_edge_cases_for_matrix_stream_and_covariance() -> None:
+    rng = np.random.default_rng(5)
+    x = torch.from_numpy(rng.normal(size=(300, 3)) + rng.normal(size=(300, 1)))
+    expected = corrlib.corr_matrix(x)
+    big = x * 1e200  # squares overflow float64
+    torch.testing.assert_close(corrlib.corr_matrix(big), expected)
+    stream = RunningCorrelation(3)
+    for part in big.split(70):
+        stream.update(part)
+    torch.testing.assert_close(stream.compute(), expected)
+    s = torch.cov(x.T) * 1e300  # products of two variances overflow float64
+    torch.testing.assert_close(corrlib.cov_to_corr(s), expected)
+    tiny = x * 1e-200  # squares underflow
+    torch.testing.assert_close(corrlib.corr_matrix(tiny), expected)
+    torch.testing.assert_close(RunningCorrelation(3).update(tiny).compute(), expected)
+    torch.testing.assert_close(corrlib.cov_to_corr(torch.cov(x.T) * 1e-300), expected)
