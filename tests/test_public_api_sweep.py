@@ -85,6 +85,8 @@ SWEEP: dict[str, Callable[[dict[str, torch.Tensor]], Any]] = {
     "cross_correlation": lambda d: corrlib.losses.cross_correlation(d["x"], d["x"].flip(0)),
     "decov_loss": lambda d: corrlib.losses.decov_loss(d["x"] / 30),
     "DeCovLoss": lambda d: corrlib.losses.DeCovLoss()(d["x"] / 30),
+    "correlation_loss": lambda d: corrlib.losses.correlation_loss(d["x"][:, 0], d["x"][:, 1]),
+    "CorrelationLoss": lambda d: corrlib.losses.CorrelationLoss()(d["x"][:, :2], d["x"][:, 2:]),
     "PCAWhitening": lambda d: corrlib.whitening.PCAWhitening().fit_transform(d["x"]),
     "ZCAWhitening": lambda d: corrlib.whitening.ZCAWhitening().fit_transform(d["x"]),
     "ZCAWhitening.inverse": lambda d: (
@@ -104,9 +106,6 @@ SWEEP: dict[str, Callable[[dict[str, torch.Tensor]], Any]] = {
 
 # Functions that return Python numbers by design (no dtype to check).
 PYTHON_SCALARS = {"estimate_lag", "pearson_test"}
-# Owned by the other half of issue 13 (similarity/hooks): it makes these pass. Remove this set
-# (and the xfail) once both halves are merged.
-OTHER_HALF = {"MinibatchCKA", "effective_rank"}
 
 
 def _flat(value: Any) -> list[torch.Tensor]:
@@ -119,8 +118,6 @@ def _flat(value: Any) -> list[torch.Tensor]:
 @pytest.mark.parametrize("name", sorted(SWEEP))
 def test_half_precision_is_computed_in_float32(name: str, dtype: torch.dtype) -> None:
     """Finite, and within output rounding of float64 on the same (rounded) inputs."""
-    if name in OTHER_HALF:
-        pytest.xfail("fixed by the similarity/hooks half of issue 13")
     low = _inputs(dtype)
     wide = {k: v.double() for k, v in low.items()}
     with warnings.catch_warnings():
