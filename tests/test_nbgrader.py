@@ -3,8 +3,9 @@
 One course is built from the real chapters (``source/`` and, by ``nbgrader generate_assignment``,
 ``release/``) and two students submit: ``full`` hands in the source notebooks (every autograded
 cell must get full marks) and ``blank`` hands in the release notebooks unchanged (every
-autograded cell must get zero). One ``nbgrader autograde`` run grades every chapter of both
-students into the course's SQLite gradebook (each notebook executes once per student).
+autograded cell must get zero). Each student is graded by one ``nbgrader autograde`` run into
+the SQLite gradebook of their own copy of the course; the two runs go side by side (each
+notebook executes once per student, and the notebooks use one thread each).
 """
 
 from __future__ import annotations
@@ -69,26 +70,43 @@ def _role(cell: nbformat.NotebookNode) -> str:
 
 
 @pytest.fixture(scope="module")
-def course(tmp_path_factory) -> Path:
-    """The course built from the real chapters, with the release, both students graded."""
+def graded(tmp_path_factory) -> dict[str, Path]:
+    """The course built from the real chapters, with the release; per student, a copy of it
+    in which that student's submission of every chapter has been autograded."""
     if not _nbgrader_installed():
         pytest.skip('nbgrader is not installed: pip install -e ".[grading]"')
-    root = tmp_path_factory.mktemp("nbgrader") / "course"
-    assert main([str(NOTEBOOK_DIR), str(root)]) == 0
+    base = tmp_path_factory.mktemp("nbgrader")
+    built = base / "course"
+    assert main([str(NOTEBOOK_DIR), str(built)]) == 0
+    roots = {}
     for student, step in STUDENTS.items():
+        roots[student] = base / student
+        shutil.copytree(built, roots[student])
         for chapter in CHAPTERS:
-            shutil.copytree(root / step / chapter, root / "submitted" / student / chapter)
-    # one nbgrader process grades every chapter of both students
-    proc = subprocess.run(
-        nbgrader_command("autograde", "*", "--log-level=WARN"),
-        cwd=root,
-        env=nbgrader_env(),
-        capture_output=True,
-        text=True,
-        timeout=1800,
-    )
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return root
+            shutil.copytree(
+                built / step / chapter, roots[student] / "submitted" / student / chapter
+            )
+    runs = {
+        student: subprocess.Popen(
+            nbgrader_command("autograde", "*", "--log-level=WARN"),
+            cwd=root,
+            env=nbgrader_env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for student, root in roots.items()
+    }
+    for student, proc in runs.items():
+        out, _ = proc.communicate(timeout=1800)
+        assert proc.returncode == 0, f"{student}: {out[-3000:]}"
+    return roots
+
+
+@pytest.fixture(scope="module")
+def course(graded: dict[str, Path]) -> Path:
+    """The built course (source, release, config, gradebook), as the first student's copy."""
+    return graded["full"]
 
 
 # --- the real course -----------------------------------------------------------------------
@@ -155,12 +173,12 @@ def test_release_has_stubs_and_no_solution(course: Path, chapter: str) -> None:
 
 @needs_nbgrader
 @pytest.mark.parametrize("chapter", CHAPTERS)
-def test_autograde_scores(course: Path, chapter: str) -> None:
+def test_autograde_scores(graded: dict[str, Path], chapter: str) -> None:
     from nbgrader.api import Gradebook
 
-    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook:
-        scores = {}
-        for student in STUDENTS:
+    scores = {}
+    for student, root in graded.items():
+        with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gradebook:
             notebook = gradebook.find_submission_notebook(chapter, chapter, student)
             autograded = [g for g in notebook.grades if g.cell.cell_type == "code"]
             assert autograded, f"{chapter} has no autograded cell"
@@ -168,10 +186,10 @@ def test_autograde_scores(course: Path, chapter: str) -> None:
     assert all(score == top == POINTS for score, top in scores["full"].values()), scores["full"]
     assert all(score == 0 for score, _ in scores["blank"].values()), scores["blank"]
     # the full submission also ran every teaching cell without an error
-    graded = _read(course / "autograded" / "full" / chapter / f"{chapter}.ipynb")
+    result = _read(graded["full"] / "autograded" / "full" / chapter / f"{chapter}.ipynb")
     errors = [
         (i, out.ename)
-        for i, cell in enumerate(graded.cells)
+        for i, cell in enumerate(result.cells)
         if cell.cell_type == "code"
         for out in cell.outputs
         if out.output_type == "error"
