@@ -159,8 +159,6 @@ class RunningCorrelation(nn.Module):
             self._choose_frame(x)
         part = self._frame_moments(x)
         varies = ~constant_columns(x, mean=part.mean_x, ss=part.ss_x)
-        acc = self.comoment.dtype
-        part = _symmetric_moments(part.n, part.mean_x.to(acc), part.cross.to(acc))
         self._fold(part, x[0], varies)
         return self
 
@@ -353,7 +351,12 @@ class RunningCorrelation(nn.Module):
 
     def _fold(self, part: _moments.Moments, reference: torch.Tensor, varies: torch.Tensor) -> None:
         """Merge ``part`` (in this state's frame, with its first values and its own
-        ``varies`` flags) into the state."""
+        ``varies`` flags) into the state, in place (Chan, Golub and LeVeque's rule).
+
+        The part may be in the state's dtype or lower (float32 into a float64 state): the
+        in-place additions promote it without a converted copy. The co-moment stays exactly
+        symmetric, since the part's is and ``dx_i * dx_j == dx_j * dx_i``.
+        """
         if part.n == 0:
             return
         if self.n == 0:
@@ -361,11 +364,14 @@ class RunningCorrelation(nn.Module):
             self.varies.copy_(varies)
         else:
             self.varies |= varies | (reference != self.reference)
-        own = _symmetric_moments(self.n, self.shifted_mean, self.comoment)
-        merged = _moments.merge(own, part)
-        self.shifted_mean.copy_(merged.mean_x)
-        self.comoment.copy_((merged.cross + merged.cross.T) / 2)
-        self.count.fill_(merged.n)
+        n_a, n_b = self.n, part.n
+        n = n_a + n_b
+        dx = part.mean_x.to(self.shifted_mean.dtype) - self.shifted_mean
+        self.comoment.add_(part.cross)
+        if n_a > 0:
+            self.comoment.add_(torch.outer(dx, dx), alpha=n_a * n_b / n)
+        self.shifted_mean.add_(dx, alpha=n_b / n)
+        self.count.fill_(n)
 
 
 def _accumulator_dtype(device: torch.device | str | None) -> torch.dtype:
