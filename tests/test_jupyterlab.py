@@ -15,7 +15,6 @@ import hashlib
 import json
 import os
 import secrets
-import shutil
 import socket
 import subprocess
 import sys
@@ -29,6 +28,8 @@ import nbformat
 import pytest
 import requests
 import websocket
+
+from tests._browser import chrome_options, chromium
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK_DIR = ROOT / "notebooks"
@@ -245,39 +246,19 @@ def _click_menu(driver, menu: str, item: str) -> None:
     find(f"//li[contains(@class, 'lm-Menu-item')][.//*[text()='{item}']]").click()
 
 
-def _chromium() -> tuple[str, str]:
-    browser = shutil.which("chromium") or shutil.which("chromium-browser")
-    driver = shutil.which("chromedriver") or (
-        "/usr/bin/chromedriver" if Path("/usr/bin/chromedriver").exists() else None
-    )
-    if browser is None or driver is None:
-        pytest.skip("chromium not installed: apt-get install chromium chromium-driver")
-    return browser, driver
-
-
 def test_notebook_runs_in_the_browser(lab: Lab, notebooks_before, tmp_path) -> None:
-    browser, driver_path = _chromium()
+    browser, driver_path = chromium()
     webdriver = pytest.importorskip("selenium.webdriver", reason="selenium not installed")
     from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
 
     target, expected = _first_output_cell(NOTEBOOK_DIR / NOTEBOOK)
-    options = webdriver.ChromeOptions()
-    options.binary_location = browser
-    for flag in (
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
+    options = chrome_options(
+        browser,
         "--window-size=1280,1000",
         f"--user-data-dir={tmp_path / 'chromium'}",
-    ):
-        options.add_argument(flag)
+    )
     driver = webdriver.Chrome(service=Service(driver_path), options=options)
     try:
         driver.get(f"{lab.url}/lab/tree/{NOTEBOOK}?token={lab.token}")

@@ -14,7 +14,6 @@ import html
 import json
 import posixpath
 import re
-import shutil
 import sys
 import threading
 import time
@@ -25,6 +24,8 @@ from urllib.parse import unquote, urlsplit
 
 import nbformat
 import pytest
+
+from tests._browser import chrome_options, chromium
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # `pytest` (not `python -m pytest`) does not add the root
@@ -281,16 +282,6 @@ def test_link_first_uses_in_prose_and_code() -> None:
 # --- in a browser, without a network ---------------------------------------------------------
 
 
-def _chromium() -> tuple[str, str]:
-    browser = shutil.which("chromium") or shutil.which("chromium-browser")
-    driver = shutil.which("chromedriver") or (
-        "/usr/bin/chromedriver" if Path("/usr/bin/chromedriver").exists() else None
-    )
-    if browser is None or driver is None:
-        pytest.skip("chromium not installed: apt-get install chromium chromium-driver")
-    return browser, driver
-
-
 def _wait(condition, what: str, timeout: float = WAIT_S):
     deadline = time.monotonic() + timeout
     while True:
@@ -325,28 +316,18 @@ class _QuietHandler(SimpleHTTPRequestHandler):
 
 
 def test_site_works_offline_in_chromium(site, tmp_path) -> None:
-    browser, driver_path = _chromium()
+    browser, driver_path = chromium()
     webdriver = pytest.importorskip("selenium.webdriver", reason="selenium not installed")
     from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
 
-    options = webdriver.ChromeOptions()
-    options.binary_location = browser
-    for flag in (
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
+    options = chrome_options(
+        browser,
         "--window-size=1280,900",
         f"--proxy-server={DEAD_PROXY}",  # every connection but loopback goes nowhere
         "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",  # no host name resolves
         f"--user-data-dir={tmp_path / 'chromium'}",
-    ):
-        options.add_argument(flag)
+    )
     options.set_capability("goog:loggingPrefs", {"performance": "ALL"})
     driver = webdriver.Chrome(service=Service(driver_path), options=options)
     requests: dict[str, str] = {}  # request id -> URL, from the DevTools protocol's log
