@@ -1,8 +1,6 @@
 """MinibatchCKA.sync() on a real two-process gloo group (CPU): CKA over a distributed
 evaluation equals CKA of one process that saw every batch."""
 
-import socket
-
 import pytest
 import torch
 import torch.distributed as dist
@@ -11,12 +9,6 @@ import torch.multiprocessing as mp
 from corrlib.similarity import MinibatchCKA
 
 pytestmark = pytest.mark.skipif(not dist.is_available(), reason="torch.distributed unavailable")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _layers(n: int = 360) -> list[torch.Tensor]:
@@ -38,10 +30,9 @@ def _feed(acc: MinibatchCKA, layers: list[torch.Tensor], batch_ids: list[int], d
     return acc
 
 
-def _worker(rank: int, world: int, port: int, shards: list, dtype, pair: bool, out) -> None:
-    dist.init_process_group(
-        "gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world
-    )
+def _worker(rank: int, world: int, init_file: str, shards: list, dtype, pair: bool, out) -> None:
+    # a file rendezvous: no TCP port to race for with tests running in parallel
+    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
     try:
         acc = _feed(MinibatchCKA(), _layers(), shards[rank], dtype, pair)
         acc.sync()
@@ -57,12 +48,12 @@ def _worker(rank: int, world: int, port: int, shards: list, dtype, pair: bool, o
         ([[], list(range(12))], torch.float32, True),  # an empty rank takes the others' form
     ],
 )
-def test_synced_cka_equals_one_process_over_all_batches(shards, dtype, pair):
+def test_synced_cka_equals_one_process_over_all_batches(shards, dtype, pair, tmp_path):
     manager = mp.Manager()
     out = manager.dict()
     mp.start_processes(
         _worker,
-        args=(2, _free_port(), shards, dtype, pair, out),
+        args=(2, str(tmp_path / "rendezvous"), shards, dtype, pair, out),
         nprocs=2,
         join=True,
         start_method="spawn",

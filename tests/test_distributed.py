@@ -1,7 +1,5 @@
 """RunningCorrelation.sync() on a real two-process gloo group (CPU)."""
 
-import socket
-
 import pytest
 import torch
 import torch.distributed as dist
@@ -12,16 +10,11 @@ import corrlib
 pytestmark = pytest.mark.skipif(not dist.is_available(), reason="torch.distributed unavailable")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _worker(rank: int, world: int, port: int, data: torch.Tensor, sizes: list, dtype, out) -> None:
-    dist.init_process_group(
-        "gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world
-    )
+def _worker(
+    rank: int, world: int, init_file: str, data: torch.Tensor, sizes: list, dtype, out
+) -> None:
+    # a file rendezvous: no TCP port to race for with tests running in parallel
+    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
     try:
         shard = torch.split(data, sizes)[rank]
         rc = corrlib.RunningCorrelation(data.shape[1], dtype=dtype)
@@ -34,14 +27,14 @@ def _worker(rank: int, world: int, port: int, data: torch.Tensor, sizes: list, d
 
 
 @pytest.mark.parametrize(("sizes", "dtype"), [([40, 25], torch.float64), ([0, 30], None)])
-def test_sync_pools_every_rank(sizes, dtype):
+def test_sync_pools_every_rank(sizes, dtype, tmp_path):
     g = torch.Generator().manual_seed(0)
     data = torch.randn(sum(sizes), 4, generator=g, dtype=torch.float64) + 3.0
     manager = mp.Manager()
     out = manager.dict()
     mp.start_processes(
         _worker,
-        args=(2, _free_port(), data, sizes, dtype, out),
+        args=(2, str(tmp_path / "rendezvous"), data, sizes, dtype, out),
         nprocs=2,
         join=True,
         start_method="spawn",
