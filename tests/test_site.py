@@ -14,7 +14,6 @@ import html
 import json
 import posixpath
 import re
-import sys
 import threading
 import time
 from functools import partial
@@ -26,13 +25,8 @@ import nbformat
 import pytest
 
 from tests._browser import chrome_options, chromium
-
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:  # `pytest` (not `python -m pytest`) does not add the root
-    sys.path.insert(0, str(ROOT))
-
-from tools.edition import markdown_section, notebook_title  # noqa: E402
-from tools.make_html import (  # noqa: E402
+from tools.edition import markdown_section, notebook_title
+from tools.make_html import (
     MATHJAX_DIR,
     MATHJAX_SCRIPT,
     build_html,
@@ -40,8 +34,9 @@ from tools.make_html import (  # noqa: E402
     landing_page,
     public_modules,
 )
-from tools.site_links import Entry, link_first_uses  # noqa: E402
+from tools.site_links import Entry, link_first_uses
 
+ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK_DIR = ROOT / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
 GLOSSARY = ROOT / "GLOSSARY.md"

@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import nbformat
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:  # `pytest` (not `python -m pytest`) does not add the root
-    sys.path.insert(0, str(ROOT))
-
-from tools.edition import is_solution, notebook_paths  # noqa: E402
-from tools.links import is_local, markdown_links, split_fragment  # noqa: E402
-from tools.local_files import localise, repository_files  # noqa: E402
-from tools.make_student import (  # noqa: E402
+from tools.edition import is_solution, notebook_paths
+from tools.links import is_local, markdown_links, split_fragment
+from tools.local_files import localise, repository_files
+from tools.make_student import (
     NOTE_TAG,
     STUB_TAG,
     build_student,
@@ -27,6 +22,7 @@ from tools.make_student import (  # noqa: E402
     student_notebook,
 )
 
+ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK_DIR = ROOT / "notebooks"
 NOTEBOOKS = sorted(p.name for p in NOTEBOOK_DIR.glob("*.ipynb"))
 new_code = nbformat.v4.new_code_cell
