@@ -195,7 +195,8 @@ class RunningCorrelation(nn.Module):
         if self.n - correction <= 0:
             raise ValueError(f"covariance needs more than {correction} rows, got n={self.n}")
         scale = self.scale.to(self.comoment.dtype)
-        scaled = self.comoment * torch.outer(scale, scale)
+        symmetric = (self.comoment + self.comoment.T) / 2
+        scaled = symmetric * torch.outer(scale, scale)
         return (scaled / (self.n - correction)).to(self.result_dtype)
 
     def compute(self) -> torch.Tensor:
@@ -354,8 +355,9 @@ class RunningCorrelation(nn.Module):
         ``varies`` flags) into the state, in place (Chan, Golub and LeVeque's rule).
 
         The part may be in the state's dtype or lower (float32 into a float64 state): the
-        in-place additions promote it without a converted copy. The co-moment stays exactly
-        symmetric, since the part's is and ``dx_i * dx_j == dx_j * dx_i``.
+        in-place additions promote it without a converted copy. The co-moment is symmetric
+        up to the rounding of each batch's matrix product; :meth:`compute` and
+        :meth:`covariance` symmetrize it once.
         """
         if part.n == 0:
             return
@@ -369,7 +371,7 @@ class RunningCorrelation(nn.Module):
         dx = part.mean_x.to(self.shifted_mean.dtype) - self.shifted_mean
         self.comoment.add_(part.cross)
         if n_a > 0:
-            self.comoment.add_(torch.outer(dx, dx), alpha=n_a * n_b / n)
+            self.comoment.addr_(dx, dx, alpha=n_a * n_b / n)
         self.shifted_mean.add_(dx, alpha=n_b / n)
         self.count.fill_(n)
 
