@@ -43,6 +43,10 @@ _MIN_BLOCK_ROWS, _MAX_BLOCK_ROWS = 4096, 1 << 16
 _workspace = threading.local()
 # From this many columns on, column sums on the CPU are faster as a product with ones.
 _MV_COLUMNS = 32
+# Column blocks of about this width make up a symmetric product on the CPU (see
+# symmetric_product); narrower data are multiplied in one product.
+_SYMMETRIC_BLOCK = 64
+_BLAS_DTYPES = (torch.float32, torch.float64)
 
 
 @dataclass
@@ -98,19 +102,62 @@ def _two_pass(x: torch.Tensor, y: torch.Tensor | None) -> Moments:
 
 
 def _well_centred(head: torch.Tensor) -> bool:
-    """Whether the first rows suggest that the raw product loses at most two bits."""
+    """Whether the first rows suggest that the raw product loses at most two bits.
+
+    The screen asks for ``sum(h^2) <= 8 * sum((h - mean)^2)``, written as
+    ``n * mean^2 <= (7/8) * sum(h^2)``: no centred copy is needed, and where that form
+    cancels (data far from zero) the answer is "no" either way.
+    """
+    n = head.shape[0]
     head_mean = head.mean(dim=0)
     head_sq = (head * head).sum(dim=0)
-    head_ss = ((head - head_mean) ** 2).sum(dim=0)
-    return bool((head_sq <= 2 * _MAX_CANCELLATION * head_ss).all())
+    limit = 1 - 1 / (2 * _MAX_CANCELLATION)
+    return bool((n * head_mean * head_mean <= limit * head_sq).all())
 
 
 def _raw_gram(x: torch.Tensor) -> Moments | None:
     """``x^T x - n m m^T`` on the raw data, or ``None`` if that cancels more than two bits."""
     n = x.shape[0]
     mean = column_sums(x) / n
-    gram = x.T @ x
+    gram = symmetric_product(x)
     return _from_shifted_products(n, None, mean, gram, None, None, None)
+
+
+def symmetric_product(x: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+    """``x^T x`` (added to ``out`` when given), computing only what symmetry requires.
+
+    On the CPU, for wide data, the columns are cut into blocks and only the blocks on and
+    above the diagonal are multiplied (as BLAS's ``syrk`` does, which torch does not call):
+    about half the work of ``x.T @ x`` for many blocks. With ``out``, the blocks below the
+    diagonal are left untouched until :func:`fill_lower` copies them from above.
+    """
+    edges = _symmetric_blocks(x)
+    if edges is None:
+        return x.T @ x if out is None else out.addmm_(x.T, x)
+    fresh = out is None
+    if out is None:
+        out = torch.zeros(x.shape[1], x.shape[1], dtype=x.dtype)
+    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
+        out[lo:hi, lo:].addmm_(x[:, lo:hi].T, x[:, lo:])
+    return fill_lower(out, edges) if fresh else out
+
+
+def fill_lower(gram: torch.Tensor, edges: list[int] | None) -> torch.Tensor:
+    """Copy the blocks above the diagonal of ``gram`` to their mirror images below it."""
+    if edges is None:
+        return gram
+    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
+        gram[hi:, lo:hi] = gram[lo:hi, hi:].T
+    return gram
+
+
+def _symmetric_blocks(x: torch.Tensor) -> list[int] | None:
+    """Column edges of the blocks for :func:`symmetric_product`, or ``None`` for one product."""
+    d = x.shape[1]
+    if x.device.type != "cpu" or d < 2 * _SYMMETRIC_BLOCK or x.dtype not in _BLAS_DTYPES:
+        return None
+    count = d // _SYMMETRIC_BLOCK
+    return [round(i * d / count) for i in range(count + 1)]
 
 
 def column_sums(x: torch.Tensor) -> torch.Tensor:
@@ -255,6 +302,7 @@ def _blocked_shifted_gram(
     buf = _buffer(rows, width, x.dtype)
     stacked = y is None or width <= _STACK_COLUMNS
     gram = torch.zeros(width if stacked else d_x, width if stacked else d_y, dtype=x.dtype)
+    edges = _symmetric_blocks(buf) if y is None else None
     sums = torch.zeros(width, dtype=x.dtype)
     squares = None if stacked else torch.zeros(width, dtype=x.dtype)
     for start in range(0, n, rows):
@@ -264,7 +312,9 @@ def _blocked_shifted_gram(
         if y is not None:
             assert cy is not None
             torch.sub(y[start:stop], cy, out=b[:, d_x:])
-        if stacked:
+        if y is None:
+            symmetric_product(b, out=gram)
+        elif stacked:
             gram.addmm_(b.T, b)
         else:
             gram.addmm_(b[:, :d_x].T, b[:, d_x:])
@@ -273,6 +323,7 @@ def _blocked_shifted_gram(
         sums += column_sums(b)
     if y is None:
         back = cx if add_back else torch.zeros_like(cx)
+        gram = fill_lower(gram, edges)
         return _from_shifted_products(n, back, sums, gram, None, None, None)
     assert cy is not None
     if stacked:

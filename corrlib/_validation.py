@@ -243,6 +243,14 @@ def check_symmetric(t: torch.Tensor, name: str) -> None:
 _CONSTANT_SCREEN_ROWS = 64
 
 
+def _equal_head(t: torch.Tensor) -> torch.Tensor:
+    """Whether each column's first rows are all equal (NaN equals nothing)."""
+    head = t[:_CONSTANT_SCREEN_ROWS]
+    if head.shape[0] == 0 or head.dtype == torch.bool or head.is_complex():
+        return (head == head[:1]).all(dim=0)
+    return head.amax(dim=0) == head.amin(dim=0)
+
+
 def constant_columns(
     t: torch.Tensor, *, mean: torch.Tensor | None = None, ss: torch.Tensor | None = None
 ) -> torch.Tensor:
@@ -272,13 +280,17 @@ def constant_columns(
     if t.ndim == 1:
         return constant_columns(t[:, None], mean=mean, ss=ss)[0]
     t = t.detach()
-    head = t[:_CONSTANT_SCREEN_ROWS]
-    candidates = (head == head[:1]).all(dim=0)
     if mean is not None and ss is not None:
+        # n * (2 n eps mean)^2, with the constant factor folded into one Python float
         n = t.shape[0]
-        eps = torch.finfo(ss.dtype).eps
-        bound = n * (2 * n * eps * mean.detach().abs()) ** 2
-        candidates &= ~(ss.detach() > bound)
+        factor = 4.0 * n**3 * torch.finfo(ss.dtype).eps ** 2
+        mean = mean.detach()
+        candidates = ~(ss.detach() > factor * (mean * mean))
+        if not bool(candidates.any()):
+            return candidates
+        candidates &= _equal_head(t)
+    else:
+        candidates = _equal_head(t)
     if t.shape[0] <= _CONSTANT_SCREEN_ROWS or not bool(candidates.any()):
         return candidates
     index = torch.nonzero(candidates).squeeze(1)
