@@ -30,8 +30,10 @@ from dataclasses import dataclass
 
 import torch
 
-# Largest cancellation factor sum(xs^2) / sum((xs - m)^2) accepted for the shifted product.
+# Largest cancellation factor sum(xs^2) / sum((xs - m)^2) accepted for the shifted product,
+# and the largest one for which the first rows send the raw data to a product unshifted.
 _MAX_CANCELLATION = 4.0
+_SCREEN_CANCELLATION = 2.0
 # Rows whose mean is the shift, and which screen whether the raw data need a shift at all.
 _SCREEN_ROWS = 1024
 # Up to this many columns in all, x and y share one shifted copy and one product.
@@ -102,16 +104,18 @@ def _two_pass(x: torch.Tensor, y: torch.Tensor | None) -> Moments:
 
 
 def _well_centred(head: torch.Tensor) -> bool:
-    """Whether the first rows suggest that the raw product loses at most two bits.
+    """Whether the first rows suggest that the raw product loses at most one bit.
 
-    The screen asks for ``sum(h^2) <= 8 * sum((h - mean)^2)``, written as
-    ``n * mean^2 <= (7/8) * sum(h^2)``: no centred copy is needed, and where that form
-    cancels (data far from zero) the answer is "no" either way.
+    The screen asks for ``sum(h^2) <= 2 * sum((h - mean)^2)``, written as
+    ``n * mean^2 <= sum(h^2) / 2``: no centred copy is needed, and where that form cancels
+    (data far from zero) the answer is "no" either way. It is stricter than the test the
+    whole product must then pass (two bits, :func:`_acceptable`), so that a product made on
+    the screen's word is rarely thrown away.
     """
     n = head.shape[0]
     head_mean = head.mean(dim=0)
     head_sq = (head * head).sum(dim=0)
-    limit = 1 - 1 / (2 * _MAX_CANCELLATION)
+    limit = 1 - 1 / _SCREEN_CANCELLATION
     return bool((n * head_mean * head_mean <= limit * head_sq).all())
 
 
@@ -259,8 +263,8 @@ def _shifted_gram(
         return _blocked_shifted_gram(x, cx, y, cy, add_back)
     if y is None:
         buf = _augmented([(x, cx)])
-        gram = buf.T @ buf
-        sums = gram[:d_x, d_x]
+        gram = symmetric_product(buf)
+        sums = gram[:d_x, d_x].clone()
         back = cx if add_back else torch.zeros_like(cx)
         return _from_shifted_products(n, back, sums, gram[:d_x, :d_x], None, None, None)
     assert cy is not None
@@ -479,6 +483,8 @@ def outer_sqrt(ss_x: torch.Tensor, ss_y: torch.Tensor) -> torch.Tensor:
     lo, hi = info.tiny**0.5, info.max**0.5
     in_x = (ss_x > lo) & (ss_x < hi)
     in_y = (ss_y > lo) & (ss_y < hi)
+    if bool(in_x.all()) and bool(in_y.all()):
+        return torch.sqrt(ss_x[:, None] * ss_y[None, :])
     both = in_x[:, None] & in_y[None, :]
     product = torch.sqrt(
         torch.where(both, ss_x[:, None] * ss_y[None, :], torch.ones_like(both, dtype=ss_x.dtype))
@@ -518,10 +524,12 @@ def correlation(
     if symmetric:
         cross = (cross + cross.T) / 2
     r = (cross / outer_sqrt(safe_x, safe_y)).clamp(-1.0, 1.0)
-    if symmetric:
+    if symmetric and r.requires_grad:
         eye = torch.eye(r.shape[0], dtype=torch.bool, device=r.device)
         r = torch.where(eye, torch.ones_like(r), r)
-    bad = bad_x[:, None] | bad_y[None, :]
-    if bool(bad.any()):
+    elif symmetric:
+        r.diagonal().fill_(1.0)
+    if bool(bad_x.any()) or bool(bad_y.any()):
+        bad = bad_x[:, None] | bad_y[None, :]
         r = torch.where(bad, torch.full_like(r, float("nan")), r)
     return r
