@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import random
+import sys
 from collections.abc import Mapping
 from typing import Any
 
@@ -28,6 +29,8 @@ def seed_everything(
     deterministic : bool
         Ask PyTorch for deterministic algorithms (``torch.use_deterministic_algorithms`` with
         ``warn_only=True``, cuDNN benchmarking off), so that repeated runs agree bit for bit.
+        torch.compile's own flag is set only if the compiler is already imported (importing it
+        costs seconds); call ``torch.use_deterministic_algorithms(True)`` before compiling.
 
     Notes
     -----
@@ -47,11 +50,29 @@ def seed_everything(
     if deterministic:
         # cuBLAS needs this workspace setting for deterministic results on CUDA >= 10.2.
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-        torch.use_deterministic_algorithms(True, warn_only=True)
+        _use_deterministic_algorithms(True, warn_only=True)
         torch.backends.cudnn.benchmark = False
         torch.backends.cudnn.deterministic = True
     else:
-        torch.use_deterministic_algorithms(False)
+        _use_deterministic_algorithms(False)
+
+
+def _use_deterministic_algorithms(mode: bool, warn_only: bool = False) -> None:
+    """``torch.use_deterministic_algorithms`` without importing the torch.compile compiler.
+
+    Since torch 2.4 the public function also sets ``torch._inductor.config.deterministic``,
+    and importing that module costs about 2 s, in every notebook kernel and every DDP worker.
+    The compiler's flag is set here only when the compiler is already loaded; a program
+    that compiles models later should call ``torch.use_deterministic_algorithms`` itself.
+    """
+    inductor = sys.modules.get("torch._inductor.config")
+    setter = getattr(torch._C, "_set_deterministic_algorithms", None)
+    if setter is None:  # a torch without the private setter: the public call
+        torch.use_deterministic_algorithms(mode, warn_only=warn_only)
+        return
+    if inductor is not None:
+        inductor.deterministic = mode
+    setter(mode, warn_only=warn_only)
 
 
 def get_rng_state(generator: torch.Generator | None = None) -> dict[str, Any]:

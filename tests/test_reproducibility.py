@@ -66,3 +66,30 @@ def test_rng_state_round_trip_restores_every_stream(tmp_path):
     set_rng_state(torch.load(path, weights_only=True), g)
     assert (*_draws(), float(torch.rand(1, generator=g))) == expected
     assert state["generator"] is not None and get_rng_state()["generator"] is None
+
+
+def test_seed_everything_does_not_import_the_compiler() -> None:
+    """The deterministic switch is set without loading torch._inductor (seconds per kernel)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, torch, corrlib; corrlib.seed_everything(0); "
+        "assert torch.are_deterministic_algorithms_enabled(); "
+        "assert torch.is_deterministic_algorithms_warn_only_enabled(); "
+        "print('torch._inductor.config' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_seed_everything_sets_the_compiler_flag_when_it_is_loaded() -> None:
+    import torch._inductor.config as inductor_config
+
+    try:
+        corrlib.seed_everything(0)
+        assert inductor_config.deterministic is True
+        corrlib.seed_everything(0, deterministic=False)
+        assert inductor_config.deterministic is False
+    finally:
+        torch.use_deterministic_algorithms(False)
