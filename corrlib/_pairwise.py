@@ -38,7 +38,8 @@ def pairwise_complete(
     rows = torch.nonzero(nan_x).squeeze(1)
     constant = False
     if rows.numel():
-        block, const = pair(x[:, rows], y_)
+        every = symmetric and rows.numel() == x.shape[1]
+        block, const = pair(x if every else x[:, rows], y_)  # every column: one side
         constant |= const
         r[rows, :] = block.to(r.dtype)
         if symmetric:
@@ -65,16 +66,19 @@ def pairwise_complete(
 
 def _pearson_block(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, bool]:
     """Pairwise-complete Pearson of every column of ``a`` with every column of ``b``."""
-    va, vb = ~torch.isnan(a), ~torch.isnan(b)
-    ma, mb = va.to(a.dtype), vb.to(b.dtype)
+    va = ~torch.isnan(a)
     ca = torch.nan_to_num(torch.nanmean(a, dim=0), nan=0.0)
-    cb = torch.nan_to_num(torch.nanmean(b, dim=0), nan=0.0)
     xa = torch.where(va, a - ca, 0.0)
-    xb = torch.where(vb, b - cb, 0.0)
     # One product gives all six sums: [X, V, X^2]^T [Y, V, Y^2] holds every block needed.
     da, db = a.shape[1], b.shape[1]
-    left = torch.cat([xa, ma, xa * xa], dim=1)
-    right = torch.cat([xb, mb, xb * xb], dim=1)
+    left = torch.cat([xa, va.to(a.dtype), xa * xa], dim=1)
+    if b is a:  # every column with every column: both sides are the same
+        vb, right = va, left
+    else:
+        vb = ~torch.isnan(b)
+        cb = torch.nan_to_num(torch.nanmean(b, dim=0), nan=0.0)
+        xb = torch.where(vb, b - cb, 0.0)
+        right = torch.cat([xb, vb.to(b.dtype), xb * xb], dim=1)
     prod = left.T @ right
     cross = prod[:da, :db]
     sum_b = prod[da : 2 * da, :db]
