@@ -42,6 +42,8 @@ _STACK_COLUMNS = 64
 # elements (a fresh full-size copy costs more in page faults than the subtraction itself).
 _BLOCK_ELEMENTS = 1 << 22
 _MIN_BLOCK_ROWS, _MAX_BLOCK_ROWS = 4096, 1 << 16
+# Rows of that buffer are padded to a multiple of this many elements.
+_ROW_ALIGN = 16
 _workspace = threading.local()
 # From this many columns on, column sums on the CPU are faster as a product with ones.
 _MV_COLUMNS = 32
@@ -141,9 +143,20 @@ def symmetric_product(x: torch.Tensor, out: torch.Tensor | None = None) -> torch
     fresh = out is None
     if out is None:
         out = torch.zeros(x.shape[1], x.shape[1], dtype=x.dtype)
-    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
-        out[lo:hi, lo:].addmm_(x[:, lo:hi].T, x[:, lo:])
+    _add_upper_blocks(out, x, x, edges)
     return fill_lower(out, edges) if fresh else out
+
+
+def _add_upper_blocks(
+    out: torch.Tensor, left: torch.Tensor, right: torch.Tensor, edges: list[int] | None
+) -> torch.Tensor:
+    """Add ``left^T right`` to ``out``, for the column blocks of ``left`` on and above the
+    diagonal only (``right`` is ``left`` with perhaps more columns after it)."""
+    if edges is None:
+        return out.addmm_(left.T, right)
+    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
+        out[lo:hi, lo:].addmm_(left[:, lo:hi].T, right[:, lo:])
+    return out
 
 
 def fill_lower(gram: torch.Tensor, edges: list[int] | None) -> torch.Tensor:
@@ -299,37 +312,28 @@ def _blocked_shifted_gram(
     add_back: bool = True,
 ) -> Moments | None:
     """:func:`_shifted_gram` on the CPU, shifting block by block into a reused buffer."""
+    if y is None:
+        return _blocked_symmetric_gram(x, cx, add_back)
+    assert cy is not None
     n, d_x = x.shape
-    d_y = 0 if y is None else y.shape[1]
-    width = d_x + d_y
-    rows = min(max(_BLOCK_ELEMENTS // width, _MIN_BLOCK_ROWS), _MAX_BLOCK_ROWS)
-    buf = _buffer(rows, width, x.dtype)
-    stacked = y is None or width <= _STACK_COLUMNS
-    gram = torch.zeros(width if stacked else d_x, width if stacked else d_y, dtype=x.dtype)
-    edges = _symmetric_blocks(buf) if y is None else None
+    width = d_x + y.shape[1]
+    buf = _buffer(_block_rows(width), width, x.dtype)
+    stacked = width <= _STACK_COLUMNS
+    gram = torch.zeros(width if stacked else d_x, width if stacked else y.shape[1], dtype=x.dtype)
     sums = torch.zeros(width, dtype=x.dtype)
     squares = None if stacked else torch.zeros(width, dtype=x.dtype)
-    for start in range(0, n, rows):
-        stop = min(start + rows, n)
+    for start in range(0, n, buf.shape[0]):
+        stop = min(start + buf.shape[0], n)
         b = buf[: stop - start]
         torch.sub(x[start:stop], cx, out=b[:, :d_x])
-        if y is not None:
-            assert cy is not None
-            torch.sub(y[start:stop], cy, out=b[:, d_x:])
-        if y is None:
-            symmetric_product(b, out=gram)
-        elif stacked:
+        torch.sub(y[start:stop], cy, out=b[:, d_x:])
+        if stacked:
             gram.addmm_(b.T, b)
         else:
             gram.addmm_(b[:, :d_x].T, b[:, d_x:])
             assert squares is not None
             squares += (b * b).sum(dim=0)
         sums += column_sums(b)
-    if y is None:
-        back = cx if add_back else torch.zeros_like(cx)
-        gram = fill_lower(gram, edges)
-        return _from_shifted_products(n, back, sums, gram, None, None, None)
-    assert cy is not None
     if stacked:
         diag = torch.diagonal(gram)
         return _from_shifted_products(
@@ -339,6 +343,85 @@ def _blocked_shifted_gram(
     return _from_shifted_products(
         n, cx, sums[:d_x], gram, cy, sums[d_x:], (squares[:d_x], squares[d_x:])
     )
+
+
+def _blocked_symmetric_gram(x: torch.Tensor, cx: torch.Tensor, add_back: bool) -> Moments | None:
+    """The symmetric case of :func:`_blocked_shifted_gram`, with the sums from the product.
+
+    Each block of ``x - cx`` is written next to a column of ones, so that one product gives
+    the column sums with the Gram matrix (no separate pass over the shifted data).
+    """
+    n, d = x.shape
+    plan = _plan(_block_rows(_aligned(d + 1)), d, x.dtype)
+    for start in range(0, n, plan.rows):
+        stop = min(start + plan.rows, n)
+        shifted, blocks = plan.views(stop - start)
+        torch.sub(x[start:stop], cx, out=shifted)
+        beta = 0 if start == 0 else 1  # the first block overwrites the last call's products
+        for out, left_t, right in blocks:
+            out.addmm_(left_t, right, beta=beta)
+    for below, above_t in plan.mirrors:
+        below.copy_(above_t)
+    back = cx if add_back else torch.zeros_like(cx)
+    return _from_shifted_products(n, back, plan.sums, plan.gram.clone(), None, None, None)
+
+
+class _ShiftedGramPlan:
+    """Reused CPU buffers for :func:`_blocked_symmetric_gram`, with their block views made once.
+
+    ``buffer`` holds ``[x - c, 1]`` for up to ``rows`` rows, its rows padded to a multiple of
+    64 bytes (BLAS is markedly slower on rows of odd length such as ``d + 1``); ``products``
+    receives ``[x - c]^T [x - c, 1]``, the Gram matrix next to the column sums. Slicing is an
+    operator call of its own, costing microseconds with the caches cold after a large product,
+    and the blocks of a symmetric product need dozens of slices: they are made here once per
+    row count.
+    """
+
+    def __init__(self, rows: int, d: int, dtype: torch.dtype) -> None:
+        self.rows, self.d, self.dtype = rows, d, dtype
+        self.buffer = torch.empty(rows, _aligned(d + 1), dtype=dtype)
+        self.buffer[:, d] = 1
+        self.products = torch.empty(d, d + 1, dtype=dtype)
+        self.gram, self.sums = self.products[:, :d], self.products[:, d]
+        self.edges = _symmetric_blocks(self.gram)
+        pairs = [] if self.edges is None else zip(self.edges[:-1], self.edges[1:], strict=True)
+        self.mirrors = [(self.gram[hi:, lo:hi], self.gram[lo:hi, hi:].T) for lo, hi in pairs]
+        self._views: dict[int, tuple[torch.Tensor, list[tuple[torch.Tensor, ...]]]] = {}
+
+    def views(self, n: int) -> tuple[torch.Tensor, list[tuple[torch.Tensor, ...]]]:
+        """The shifted data's place for ``n`` rows, and ``(out, left^T, right)`` per block."""
+        cached = self._views.get(n)
+        if cached is None:
+            if len(self._views) >= 8:
+                self._views.clear()
+            rows, d = self.buffer[:n], self.d
+            if self.edges is None:
+                blocks = [(self.products, rows[:, :d].T, rows[:, : d + 1])]
+            else:
+                blocks = [
+                    (self.products[lo:hi, lo:], rows[:, lo:hi].T, rows[:, lo : d + 1])
+                    for lo, hi in zip(self.edges[:-1], self.edges[1:], strict=True)
+                ]
+            cached = self._views[n] = (rows[:, :d], blocks)
+        return cached
+
+
+def _plan(rows: int, d: int, dtype: torch.dtype) -> _ShiftedGramPlan:
+    """This thread's :class:`_ShiftedGramPlan` for the shape, made anew when it changes."""
+    plan = getattr(_workspace, "plan", None)
+    if plan is None or (plan.rows, plan.d, plan.dtype) != (rows, d, dtype):
+        plan = _workspace.plan = _ShiftedGramPlan(rows, d, dtype)
+    return plan
+
+
+def _aligned(width: int) -> int:
+    """``width`` rounded up to a multiple of :data:`_ROW_ALIGN`."""
+    return -(-width // _ROW_ALIGN) * _ROW_ALIGN
+
+
+def _block_rows(width: int) -> int:
+    """Rows per block of the CPU work buffer for data ``width`` columns wide."""
+    return min(max(_BLOCK_ELEMENTS // width, _MIN_BLOCK_ROWS), _MAX_BLOCK_ROWS)
 
 
 def _buffer(rows: int, width: int, dtype: torch.dtype) -> torch.Tensor:
@@ -417,10 +500,11 @@ def _acceptable(sq: torch.Tensor, ss: torch.Tensor) -> bool:
     """Whether subtracting the mean cancelled at most two bits in every column.
 
     Non-finite sums (NaN or infinite data, overflow) are accepted here: the caller detects and
-    handles them, and a second shift would not change them.
+    handles them, and a second shift would not change them. (A comparison with NaN is
+    false, and ``ss`` is NaN or infinite wherever ``sq`` is infinite; an all-zero column has
+    ``sq == ss == 0``.)
     """
-    ok = (sq <= _MAX_CANCELLATION * ss) | ~torch.isfinite(sq) | (sq == 0)
-    return bool(ok.all())
+    return not bool((sq > _MAX_CANCELLATION * ss).any())
 
 
 def merge(a: Moments, b: Moments) -> Moments:

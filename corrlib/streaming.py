@@ -158,8 +158,9 @@ class RunningCorrelation(nn.Module):
         if self.n == 0:
             self._choose_frame(x)
         part = self._frame_moments(x)
-        varies = ~constant_columns(x, mean=part.mean_x, ss=part.ss_x)
-        self._fold(part, x[0], varies)
+        if self.n == 0 or not bool(self.varies.all()):  # nothing to learn once all vary
+            self._track_constancy(x[0], ~constant_columns(x, mean=part.mean_x, ss=part.ss_x))
+        self._fold(part)
         return self
 
     def merge(self, other: RunningCorrelation) -> RunningCorrelation:
@@ -348,11 +349,22 @@ class RunningCorrelation(nn.Module):
         mean = ((shift - self.shift).to(acc) + shifted_mean * scale.to(acc)) / own_scale
         if not bool((ratio == 1).all()):
             comoment = comoment * torch.outer(ratio, ratio)
-        self._fold(_symmetric_moments(n, mean, comoment), reference, varies)
+        self._track_constancy(reference, varies)
+        self._fold(_symmetric_moments(n, mean, comoment))
 
-    def _fold(self, part: _moments.Moments, reference: torch.Tensor, varies: torch.Tensor) -> None:
-        """Merge ``part`` (in this state's frame, with its first values and its own
-        ``varies`` flags) into the state, in place (Chan, Golub and LeVeque's rule).
+    def _track_constancy(self, reference: torch.Tensor, varies: torch.Tensor) -> None:
+        """Take in the first values and the ``varies`` flags of rows about to be folded in
+        (call it before :meth:`_fold`): a feature varies once any value differs from the
+        first one this state saw."""
+        if self.n == 0:
+            self.reference.copy_(reference)
+            self.varies.copy_(varies)
+        else:
+            self.varies |= varies | (reference != self.reference)
+
+    def _fold(self, part: _moments.Moments) -> None:
+        """Merge ``part`` (in this state's frame) into the state, in place (Chan, Golub and
+        LeVeque's rule).
 
         The part may be in the state's dtype or lower (float32 into a float64 state): the
         in-place additions promote it without a converted copy. The co-moment is symmetric
@@ -361,11 +373,6 @@ class RunningCorrelation(nn.Module):
         """
         if part.n == 0:
             return
-        if self.n == 0:
-            self.reference.copy_(reference)
-            self.varies.copy_(varies)
-        else:
-            self.varies |= varies | (reference != self.reference)
         n_a, n_b = self.n, part.n
         n = n_a + n_b
         dx = part.mean_x.to(self.shifted_mean.dtype) - self.shifted_mean

@@ -49,3 +49,34 @@ def test_tree_summed_dot_is_as_exact_as_a_float64_product() -> None:
     a = a - a[:1024].mean()  # exact (Sterbenz): quantized values of size about 1
     exact = float(a.double() @ a.double())
     assert abs(float(_moments._dot(a, a)) / exact - 1) < 1e-6
+
+
+@pytest.mark.parametrize("d", [3, 100, 256])
+def test_blocked_shifted_gram_matches_float64_over_several_row_blocks(d: int) -> None:
+    """Offset data long enough for several blocks of the reused buffer, the last one partial."""
+    rows = _moments._block_rows(_moments._aligned(d + 1))
+    n = 2 * rows + 123
+    gen = torch.Generator().manual_seed(d)
+    x = 5.0 + 0.1 * torch.randn(n, d, generator=gen)
+    c = x[:128].mean(dim=0)
+    m = _moments._blocked_symmetric_gram(x, c, add_back=True)
+    assert m is not None
+    x64 = x.double()
+    centred = x64 - x64.mean(dim=0)
+    torch.testing.assert_close(m.mean_x.double(), x64.mean(dim=0), rtol=0, atol=1e-6)
+    torch.testing.assert_close(m.cross.double(), centred.T @ centred, rtol=1e-4, atol=1e-2)
+
+
+def test_blocked_results_do_not_share_the_reused_buffers() -> None:
+    """The buffers behind the CPU product are reused; results handed out must not be."""
+    gen = torch.Generator().manual_seed(0)
+    x1 = 3.0 + torch.randn(6000, 130, generator=gen)
+    x2 = -7.0 + 2 * torch.randn(6000, 130, generator=gen)
+    first = _moments.centred_gram(x1)
+    kept = first.cross.clone()
+    _moments._dot(x2[:, 0], x2[:, 1])  # another user of a work buffer in between
+    second = _moments.centred_gram(x2)
+    assert torch.equal(first.cross, kept)
+    assert not torch.equal(second.cross, kept)
+    # and the column of ones survived the other buffer's use: the means are right
+    torch.testing.assert_close(second.mean_x, x2.mean(dim=0), rtol=0, atol=1e-5)
