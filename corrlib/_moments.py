@@ -36,6 +36,9 @@ _MAX_CANCELLATION = 4.0
 _SCREEN_CANCELLATION = 2.0
 # Rows whose mean is the shift, and which screen whether the raw data need a shift at all.
 _SCREEN_ROWS = 1024
+# Rows whose mean centres each batch of a stream (its error, about sd / sqrt(rows), costs
+# well under a bit in the product; fewer rows read less of a batch that is not yet in cache).
+_CENTRE_ROWS = 128
 # Up to this many columns in all, x and y share one shifted copy and one product.
 _STACK_COLUMNS = 64
 # On the CPU the shifted copy is made block by block into a reused buffer of about this many
@@ -140,11 +143,9 @@ def symmetric_product(x: torch.Tensor, out: torch.Tensor | None = None) -> torch
     edges = _symmetric_blocks(x)
     if edges is None:
         return x.T @ x if out is None else out.addmm_(x.T, x)
-    fresh = out is None
     if out is None:
-        out = torch.zeros(x.shape[1], x.shape[1], dtype=x.dtype)
-    _add_upper_blocks(out, x, x, edges)
-    return fill_lower(out, edges) if fresh else out
+        return _plan(x.shape[1], x.dtype).symmetric_product(x)
+    return _add_upper_blocks(out, x, x, edges)
 
 
 def _add_upper_blocks(
@@ -248,7 +249,7 @@ def frame_moments(x: torch.Tensor, shift: torch.Tensor | None) -> Moments:
         return centred_gram(x) if m is None else m
     # Centre on the batch's own first rows (x - c is exact near c), then move the means into
     # the frame: c - shift is exact too when the stream stays within a factor 2 of the shift.
-    c = torch.nan_to_num(x[:_SCREEN_ROWS].mean(dim=0), nan=0.0, posinf=0.0, neginf=0.0)
+    c = torch.nan_to_num(x[:_CENTRE_ROWS].mean(dim=0), nan=0.0, posinf=0.0, neginf=0.0)
     m = _shifted_gram(x, c, None, None, add_back=False)
     if m is None:  # means relative to c either way
         m = centred_gram(x - c)
@@ -352,7 +353,7 @@ def _blocked_symmetric_gram(x: torch.Tensor, cx: torch.Tensor, add_back: bool) -
     the column sums with the Gram matrix (no separate pass over the shifted data).
     """
     n, d = x.shape
-    plan = _plan(_block_rows(_aligned(d + 1)), d, x.dtype)
+    plan = _plan(d, x.dtype)
     for start in range(0, n, plan.rows):
         stop = min(start + plan.rows, n)
         shifted, blocks = plan.views(stop - start)
@@ -360,57 +361,75 @@ def _blocked_symmetric_gram(x: torch.Tensor, cx: torch.Tensor, add_back: bool) -
         beta = 0 if start == 0 else 1  # the first block overwrites the last call's products
         for out, left_t, right in blocks:
             out.addmm_(left_t, right, beta=beta)
-    for below, above_t in plan.mirrors:
-        below.copy_(above_t)
+    plan.mirror()
     back = cx if add_back else torch.zeros_like(cx)
     return _from_shifted_products(n, back, plan.sums, plan.gram.clone(), None, None, None)
 
 
-class _ShiftedGramPlan:
-    """Reused CPU buffers for :func:`_blocked_symmetric_gram`, with their block views made once.
+class _GramPlan:
+    """Reused CPU buffers for the Gram matrices of ``d`` columns, with their block views made
+    once (:func:`symmetric_product`, :func:`_blocked_symmetric_gram`).
 
+    ``products`` receives ``[x - c]^T [x - c, 1]``: the Gram matrix next to the column sums.
     ``buffer`` holds ``[x - c, 1]`` for up to ``rows`` rows, its rows padded to a multiple of
-    64 bytes (BLAS is markedly slower on rows of odd length such as ``d + 1``); ``products``
-    receives ``[x - c]^T [x - c, 1]``, the Gram matrix next to the column sums. Slicing is an
-    operator call of its own, costing microseconds with the caches cold after a large product,
-    and the blocks of a symmetric product need dozens of slices: they are made here once per
-    row count.
+    64 bytes (BLAS is markedly slower on rows of odd length such as ``d + 1``). Slicing is an
+    operator call of its own, costing microseconds with the caches cold after a large
+    product, and a symmetric product in blocks needs dozens of slices: they are made here
+    once (per row count, for the buffer).
     """
 
-    def __init__(self, rows: int, d: int, dtype: torch.dtype) -> None:
-        self.rows, self.d, self.dtype = rows, d, dtype
-        self.buffer = torch.empty(rows, _aligned(d + 1), dtype=dtype)
-        self.buffer[:, d] = 1
+    def __init__(self, d: int, dtype: torch.dtype) -> None:
+        self.d, self.dtype = d, dtype
+        self.rows = _block_rows(_aligned(d + 1))
         self.products = torch.empty(d, d + 1, dtype=dtype)
         self.gram, self.sums = self.products[:, :d], self.products[:, d]
-        self.edges = _symmetric_blocks(self.gram)
-        pairs = [] if self.edges is None else zip(self.edges[:-1], self.edges[1:], strict=True)
-        self.mirrors = [(self.gram[hi:, lo:hi], self.gram[lo:hi, hi:].T) for lo, hi in pairs]
+        self.edges = _symmetric_blocks(self.gram) or [0, d]
+        pairs = list(zip(self.edges[:-1], self.edges[1:], strict=True))
+        self.upper = [(lo, hi, self.gram[lo:hi, lo:]) for lo, hi in pairs]
+        self._mirrors = [(self.gram[hi:, lo:hi], self.gram[lo:hi, hi:].T) for lo, hi in pairs]
+        self._buffer: torch.Tensor | None = None
         self._views: dict[int, tuple[torch.Tensor, list[tuple[torch.Tensor, ...]]]] = {}
+
+    def symmetric_product(self, x: torch.Tensor) -> torch.Tensor:
+        """A fresh ``x^T x``, multiplied block by block into ``products``."""
+        for lo, hi, out in self.upper:
+            out.addmm_(x[:, lo:hi].T, x[:, lo:], beta=0)
+        self.mirror()
+        return self.gram.clone()
+
+    def mirror(self) -> None:
+        """Copy the blocks above the diagonal of ``gram`` to their mirror images below it."""
+        for below, above_t in self._mirrors:
+            below.copy_(above_t)
 
     def views(self, n: int) -> tuple[torch.Tensor, list[tuple[torch.Tensor, ...]]]:
         """The shifted data's place for ``n`` rows, and ``(out, left^T, right)`` per block."""
         cached = self._views.get(n)
         if cached is None:
+            if self._buffer is None:
+                self._buffer = torch.empty(self.rows, _aligned(self.d + 1), dtype=self.dtype)
+                self._buffer[:, self.d] = 1
             if len(self._views) >= 8:
                 self._views.clear()
-            rows, d = self.buffer[:n], self.d
-            if self.edges is None:
-                blocks = [(self.products, rows[:, :d].T, rows[:, : d + 1])]
-            else:
-                blocks = [
-                    (self.products[lo:hi, lo:], rows[:, lo:hi].T, rows[:, lo : d + 1])
-                    for lo, hi in zip(self.edges[:-1], self.edges[1:], strict=True)
-                ]
+            rows, d = self._buffer[:n], self.d
+            blocks = [
+                (self.products[lo:hi, lo:], rows[:, lo:hi].T, rows[:, lo : d + 1])
+                for lo, hi, _ in self.upper
+            ]
             cached = self._views[n] = (rows[:, :d], blocks)
         return cached
 
 
-def _plan(rows: int, d: int, dtype: torch.dtype) -> _ShiftedGramPlan:
-    """This thread's :class:`_ShiftedGramPlan` for the shape, made anew when it changes."""
-    plan = getattr(_workspace, "plan", None)
-    if plan is None or (plan.rows, plan.d, plan.dtype) != (rows, d, dtype):
-        plan = _workspace.plan = _ShiftedGramPlan(rows, d, dtype)
+def _plan(d: int, dtype: torch.dtype) -> _GramPlan:
+    """This thread's :class:`_GramPlan` for ``d`` columns of ``dtype`` (the last few kept)."""
+    plans = getattr(_workspace, "plans", None)
+    if plans is None:
+        plans = _workspace.plans = {}
+    plan = plans.get((d, dtype))
+    if plan is None:
+        if len(plans) >= 4:
+            plans.clear()
+        plan = plans[d, dtype] = _GramPlan(d, dtype)
     return plan
 
 
