@@ -619,11 +619,12 @@ def correlation(
 
     Differentiable with respect to ``cross``, ``ss_x`` and ``ss_y``.
     """
-    bad_x = bad_x | ~(ss_x > 0) | ~torch.isfinite(ss_x)
-    bad_y = bad_y | ~(ss_y > 0) | ~torch.isfinite(ss_y)
+    same = ss_y is ss_x and bad_y is bad_x  # a matrix with itself: one set of checks
+    bad_x = bad_x | ~((ss_x > 0) & torch.isfinite(ss_x))
+    bad_y = bad_x if same else bad_y | ~((ss_y > 0) & torch.isfinite(ss_y))
     one = torch.ones((), dtype=ss_x.dtype, device=ss_x.device)
     safe_x = torch.where(bad_x, one, ss_x)
-    safe_y = torch.where(bad_y, one, ss_y)
+    safe_y = safe_x if same else torch.where(bad_y, one, ss_y)
     if symmetric:
         cross = (cross + cross.T) / 2
     r = (cross / outer_sqrt(safe_x, safe_y)).clamp(-1.0, 1.0)
@@ -632,7 +633,7 @@ def correlation(
         r = torch.where(eye, torch.ones_like(r), r)
     elif symmetric:
         r.diagonal().fill_(1.0)
-    if bool(bad_x.any()) or bool(bad_y.any()):
+    if bool(bad_x.any()) or (not same and bool(bad_y.any())):
         bad = bad_x[:, None] | bad_y[None, :]
         r = torch.where(bad, torch.full_like(r, float("nan")), r)
     return r

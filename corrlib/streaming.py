@@ -103,6 +103,8 @@ class RunningCorrelation(nn.Module):
         # later value differed from it (no variance threshold involved).
         self.register_buffer("reference", torch.zeros(d, **kw))
         self.register_buffer("varies", torch.zeros(d, dtype=torch.bool, device=device))
+        # (scaled, shifted) of the frame, read once per frame rather than once per batch
+        self._frame_flags: tuple[bool, bool] | None = None
 
     @property
     def n(self) -> int:
@@ -124,6 +126,7 @@ class RunningCorrelation(nn.Module):
             buffer.zero_()
         self.scale.fill_(1.0)
         self.varies.zero_()
+        self._frame_flags = None
         return self
 
     @torch.no_grad()
@@ -155,10 +158,11 @@ class RunningCorrelation(nn.Module):
         if self.n == 0 and self.follows_data:
             self._adopt_dtype(out_dtype, compute=x.dtype)
         x = x.to(self.state_dtype)
-        if self.n == 0:
+        fresh = self.n == 0
+        if fresh:
             self._choose_frame(x)
         part = self._frame_moments(x)
-        if self.n == 0 or not bool(self.varies.all()):  # nothing to learn once all vary
+        if fresh or not bool(self.varies.all()):  # nothing to learn once all vary
             self._track_constancy(x[0], ~constant_columns(x, mean=part.mean_x, ss=part.ss_x))
         self._fold(part)
         return self
@@ -298,6 +302,7 @@ class RunningCorrelation(nn.Module):
         if self.follows_data and incoming is not None and incoming.dtype != self.shift.dtype:
             self._adopt_dtype(incoming.dtype)
         super()._load_from_state_dict(state_dict, prefix, *args)
+        self._frame_flags = None
 
     def _choose_frame(self, x: torch.Tensor) -> None:
         """Fix the shift and the power-of-two scale from the first batch.
@@ -320,13 +325,17 @@ class RunningCorrelation(nn.Module):
         power = torch.where(outside, power.clamp(-limit, limit), torch.zeros_like(power))
         self.shift.copy_(shift)
         self.scale.copy_(torch.exp2(power).to(self.state_dtype))
+        self._frame_flags = None
 
     def _frame_moments(self, x: torch.Tensor) -> _moments.Moments:
         """Moments of ``(x - shift) / scale``, without a shifted copy unless scaled."""
-        if bool((self.scale != 1).any()):
+        if self._frame_flags is None:
+            self._frame_flags = (bool((self.scale != 1).any()), bool(self.shift.any()))
+        scaled, shifted = self._frame_flags
+        if scaled:
             inv = 1.0 / self.scale  # exact: powers of two
             return _moments.frame_moments(torch.addcmul(-self.shift * inv, x, inv), None)
-        return _moments.frame_moments(x, self.shift if bool(self.shift.any()) else None)
+        return _moments.frame_moments(x, self.shift if shifted else None)
 
     def _fold_state(
         self,
@@ -344,6 +353,7 @@ class RunningCorrelation(nn.Module):
         if self.n == 0:
             self.shift.copy_(shift)
             self.scale.copy_(scale)
+            self._frame_flags = None
         acc = self.comoment.dtype
         own_scale = self.scale.to(acc)
         ratio = scale.to(acc) / own_scale
