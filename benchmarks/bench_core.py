@@ -15,7 +15,6 @@ from statsmodels.tsa.stattools import acf
 
 import corrlib
 
-
 # The 100000x256 comparisons take under 0.1 s a call: the best of this many repeats is a
 # steadier minimum on a shared machine than the default five.
 _REPEATS_LARGE = 11

@@ -371,11 +371,11 @@ class _GramPlan:
     once (:func:`symmetric_product`, :func:`_blocked_symmetric_gram`).
 
     ``products`` receives ``[x - c]^T [x - c, 1]``: the Gram matrix next to the column sums.
-    ``buffer`` holds ``[x - c, 1]`` for up to ``rows`` rows, its rows padded to a multiple of
-    64 bytes (BLAS is markedly slower on rows of odd length such as ``d + 1``). Slicing is an
-    operator call of its own, costing microseconds with the caches cold after a large
-    product, and a symmetric product in blocks needs dozens of slices: they are made here
-    once (per row count, for the buffer).
+    ``buffer`` (this thread's one work buffer, :func:`_buffer`) holds ``[x - c, 1]`` for up to
+    ``rows`` rows, its rows padded to a multiple of 64 bytes (BLAS is markedly slower on rows
+    of odd length such as ``d + 1``). Slicing is an operator call of its own, costing
+    microseconds with the caches cold after a large product, and a symmetric product in
+    blocks needs dozens of slices: they are made here once (per row count, for the buffer).
     """
 
     def __init__(self, d: int, dtype: torch.dtype) -> None:
@@ -404,11 +404,13 @@ class _GramPlan:
 
     def views(self, n: int) -> tuple[torch.Tensor, list[tuple[torch.Tensor, ...]]]:
         """The shifted data's place for ``n`` rows, and ``(out, left^T, right)`` per block."""
+        if getattr(_workspace, "owner", None) is not self:  # another caller used the buffer
+            self._buffer = _buffer(self.rows, _aligned(self.d + 1), self.dtype)
+            self._buffer[:, self.d] = 1
+            self._views.clear()
+            _workspace.owner = self
         cached = self._views.get(n)
         if cached is None:
-            if self._buffer is None:
-                self._buffer = torch.empty(self.rows, _aligned(self.d + 1), dtype=self.dtype)
-                self._buffer[:, self.d] = 1
             if len(self._views) >= 8:
                 self._views.clear()
             rows, d = self._buffer[:n], self.d
@@ -444,7 +446,12 @@ def _block_rows(width: int) -> int:
 
 
 def _buffer(rows: int, width: int, dtype: torch.dtype) -> torch.Tensor:
-    """A ``(rows, width)`` CPU work buffer, reused between calls (one per thread)."""
+    """A ``(rows, width)`` CPU work buffer, reused between calls (one per thread).
+
+    The caller may overwrite all of it: a :class:`_GramPlan` that keeps views of it (and its
+    column of ones) takes it back, and writes the ones again, on its next use.
+    """
+    _workspace.owner = None
     cached = getattr(_workspace, "buffer", None)
     if cached is None or cached.dtype != dtype or cached.numel() < rows * width:
         cached = torch.empty(rows * width, dtype=dtype)
