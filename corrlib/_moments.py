@@ -127,8 +127,8 @@ def _well_centred(head: torch.Tensor) -> bool:
 def _raw_gram(x: torch.Tensor) -> Moments | None:
     """``x^T x - n m m^T`` on the raw data, or ``None`` if that cancels more than two bits."""
     n = x.shape[0]
-    mean = column_sums(x) / n
     gram = symmetric_product(x)
+    mean = column_sums(x) / n  # after the product, which leaves x in the cache for the sums
     return _from_shifted_products(n, None, mean, gram, None, None, None)
 
 
