@@ -7,10 +7,10 @@ multiplying, and subtracts ``n * m m^T`` for the small remaining mean ``m`` of t
 data. That subtraction loses about ``log2(kappa)`` bits, ``kappa = sum(xs^2) / sum((xs - m)^2)``
 (at most 2 bits here, or the data are shifted again by their exact mean).
 The centre is the mean of the first rows, so no separate pass over the data finds it, and
-``x - c`` is exact in floating point for values within a factor 2 of ``c`` (Sterbenz). On the
-CPU the shifted data are written block by block into a reused buffer and multiplied there (a
-fresh full-size copy costs more in page faults than the product saves); elsewhere one shifted
-copy carries a column of ones, so that one product also gives the column sums. Data whose
+``x - c`` is exact in floating point for values within a factor 2 of ``c`` (Sterbenz). The
+shifted data carry a column of ones, so that one product also gives the column sums; on the
+CPU they are written block by block into a reused buffer and multiplied there (a fresh
+full-size copy costs more in page faults than the product saves). Data whose
 columns already sit close to zero (zero-mean or post-ReLU activations) skip the shift and
 multiply the raw data.
 
@@ -25,10 +25,11 @@ caller (``corr_matrix``, ``RunningCorrelation.compute``, ``sparse.cov_to_corr``)
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 
 import torch
+
+from corrlib import _cpu_gram
 
 # Largest cancellation factor sum(xs^2) / sum((xs - m)^2) accepted for the shifted product,
 # and the largest one for which the first rows send the raw data to a product unshifted.
@@ -41,19 +42,6 @@ _SCREEN_ROWS = 1024
 _CENTRE_ROWS = 128
 # Up to this many columns in all, x and y share one shifted copy and one product.
 _STACK_COLUMNS = 64
-# On the CPU the shifted copy is made block by block into a reused buffer of about this many
-# elements (a fresh full-size copy costs more in page faults than the subtraction itself).
-_BLOCK_ELEMENTS = 1 << 22
-_MIN_BLOCK_ROWS, _MAX_BLOCK_ROWS = 4096, 1 << 16
-# Rows of that buffer are padded to a multiple of this many elements.
-_ROW_ALIGN = 16
-_workspace = threading.local()
-# From this many columns on, column sums on the CPU are faster as a product with ones.
-_MV_COLUMNS = 32
-# Column blocks of about this width make up a symmetric product on the CPU (see
-# symmetric_product); narrower data are multiplied in one product.
-_SYMMETRIC_BLOCK = 64
-_BLAS_DTYPES = (torch.float32, torch.float64)
 
 
 @dataclass
@@ -127,65 +115,9 @@ def _well_centred(head: torch.Tensor) -> bool:
 def _raw_gram(x: torch.Tensor) -> Moments | None:
     """``x^T x - n m m^T`` on the raw data, or ``None`` if that cancels more than two bits."""
     n = x.shape[0]
-    gram = symmetric_product(x)
-    mean = column_sums(x) / n  # after the product, which leaves x in the cache for the sums
+    gram = _cpu_gram.symmetric_product(x)
+    mean = _cpu_gram.column_sums(x) / n  # after the product: x is still in the cache
     return _from_shifted_products(n, None, mean, gram, None, None, None)
-
-
-def symmetric_product(x: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
-    """``x^T x`` (added to ``out`` when given), computing only what symmetry requires.
-
-    On the CPU, for wide data, the columns are cut into blocks and only the blocks on and
-    above the diagonal are multiplied (as BLAS's ``syrk`` does, which torch does not call):
-    about half the work of ``x.T @ x`` for many blocks. With ``out``, the blocks below the
-    diagonal are left untouched until :func:`fill_lower` copies them from above.
-    """
-    edges = _symmetric_blocks(x)
-    if edges is None:
-        return x.T @ x if out is None else out.addmm_(x.T, x)
-    if out is None:
-        return _plan(x.shape[1], x.dtype).symmetric_product(x)
-    return _add_upper_blocks(out, x, x, edges)
-
-
-def _add_upper_blocks(
-    out: torch.Tensor, left: torch.Tensor, right: torch.Tensor, edges: list[int] | None
-) -> torch.Tensor:
-    """Add ``left^T right`` to ``out``, for the column blocks of ``left`` on and above the
-    diagonal only (``right`` is ``left`` with perhaps more columns after it)."""
-    if edges is None:
-        return out.addmm_(left.T, right)
-    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
-        out[lo:hi, lo:].addmm_(left[:, lo:hi].T, right[:, lo:])
-    return out
-
-
-def fill_lower(gram: torch.Tensor, edges: list[int] | None) -> torch.Tensor:
-    """Copy the blocks above the diagonal of ``gram`` to their mirror images below it."""
-    if edges is None:
-        return gram
-    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
-        gram[hi:, lo:hi] = gram[lo:hi, hi:].T
-    return gram
-
-
-def _symmetric_blocks(x: torch.Tensor) -> list[int] | None:
-    """Column edges of the blocks for :func:`symmetric_product`, or ``None`` for one product."""
-    d = x.shape[1]
-    if x.device.type != "cpu" or d < 2 * _SYMMETRIC_BLOCK or x.dtype not in _BLAS_DTYPES:
-        return None
-    count = d // _SYMMETRIC_BLOCK
-    return [round(i * d / count) for i in range(count + 1)]
-
-
-def column_sums(x: torch.Tensor) -> torch.Tensor:
-    """``x.sum(dim=0)`` as a matrix-vector product with a reused vector of ones.
-
-    On the CPU this reads a row-major matrix once, faster than the strided column reduction.
-    """
-    if x.device.type != "cpu" or not x.is_floating_point() or x.shape[1] < _MV_COLUMNS:
-        return x.sum(dim=0)
-    return torch.mv(x.T, _ones(x.shape[0], x.dtype))
 
 
 def _pair_gram(x: torch.Tensor, y: torch.Tensor) -> Moments:
@@ -219,24 +151,11 @@ def _pair_products(
     else:
         cx = cy = torch.zeros((), dtype=x.dtype, device=x.device)
     n = x.shape[0]
-    squares = (_dot(x, x)[None], _dot(y, y)[None])
-    gram = _dot(x, y).reshape(1, 1)
+    squares = (_cpu_gram.tree_dot(x, x)[None], _cpu_gram.tree_dot(y, y)[None])
+    gram = _cpu_gram.tree_dot(x, y).reshape(1, 1)
     return _from_shifted_products(
         n, cx[None], x.sum()[None], gram, cy[None], y.sum()[None], squares
     )
-
-
-def _dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """``a @ b`` for long 1-D tensors, summed in a tree (as ``torch.sum`` adds).
-
-    A BLAS dot product accumulates every term into a few running sums, whose rounding error
-    grows with the length (a relative 1e-5 for two million shifted float32 values, where a
-    tree of partial sums stays near 1e-8). The products go to a reused buffer on the CPU.
-    """
-    if a.device.type != "cpu":
-        return (a * b).sum()
-    products = _buffer(1, a.shape[0], a.dtype)[0]
-    return torch.mul(a, b, out=products).sum()
 
 
 def frame_moments(x: torch.Tensor, shift: torch.Tensor | None) -> Moments:
@@ -273,11 +192,11 @@ def _shifted_gram(
     cx = torch.nan_to_num(cx, nan=0.0, posinf=0.0, neginf=0.0)
     if cy is not None:
         cy = torch.nan_to_num(cy, nan=0.0, posinf=0.0, neginf=0.0)
-    if x.device.type == "cpu" and n > _MIN_BLOCK_ROWS:
+    if x.device.type == "cpu" and n > _cpu_gram.MIN_BLOCK_ROWS:
         return _blocked_shifted_gram(x, cx, y, cy, add_back)
     if y is None:
         buf = _augmented([(x, cx)])
-        gram = symmetric_product(buf)
+        gram = _cpu_gram.symmetric_product(buf)
         sums = gram[:d_x, d_x].clone()
         back = cx if add_back else torch.zeros_like(cx)
         return _from_shifted_products(n, back, sums, gram[:d_x, :d_x], None, None, None)
@@ -318,7 +237,7 @@ def _blocked_shifted_gram(
     assert cy is not None
     n, d_x = x.shape
     width = d_x + y.shape[1]
-    buf = _buffer(_block_rows(width), width, x.dtype)
+    buf = _cpu_gram.work_buffer(_cpu_gram.block_rows(width), width, x.dtype)
     stacked = width <= _STACK_COLUMNS
     gram = torch.zeros(width if stacked else d_x, width if stacked else y.shape[1], dtype=x.dtype)
     sums = torch.zeros(width, dtype=x.dtype)
@@ -334,7 +253,7 @@ def _blocked_shifted_gram(
             gram.addmm_(b[:, :d_x].T, b[:, d_x:])
             assert squares is not None
             squares += (b * b).sum(dim=0)
-        sums += column_sums(b)
+        sums += _cpu_gram.column_sums(b)
     if stacked:
         diag = torch.diagonal(gram)
         return _from_shifted_products(
@@ -353,7 +272,7 @@ def _blocked_symmetric_gram(x: torch.Tensor, cx: torch.Tensor, add_back: bool) -
     the column sums with the Gram matrix (no separate pass over the shifted data).
     """
     n, d = x.shape
-    plan = _plan(d, x.dtype)
+    plan = _cpu_gram.plan(d, x.dtype)
     for start in range(0, n, plan.rows):
         stop = min(start + plan.rows, n)
         shifted, blocks = plan.views(stop - start)
@@ -364,110 +283,6 @@ def _blocked_symmetric_gram(x: torch.Tensor, cx: torch.Tensor, add_back: bool) -
     plan.mirror()
     back = cx if add_back else torch.zeros_like(cx)
     return _from_shifted_products(n, back, plan.sums, plan.gram.clone(), None, None, None)
-
-
-class _GramPlan:
-    """Reused CPU buffers for the Gram matrices of ``d`` columns, with their block views made
-    once (:func:`symmetric_product`, :func:`_blocked_symmetric_gram`).
-
-    ``products`` receives ``[x - c]^T [x - c, 1]``: the Gram matrix next to the column sums.
-    ``buffer`` (this thread's one work buffer, :func:`_buffer`) holds ``[x - c, 1]`` for up to
-    ``rows`` rows, its rows padded to a multiple of 64 bytes (BLAS is markedly slower on rows
-    of odd length such as ``d + 1``). Slicing is an operator call of its own, costing
-    microseconds with the caches cold after a large product, and a symmetric product in
-    blocks needs dozens of slices: they are made here once (per row count, for the buffer).
-    """
-
-    def __init__(self, d: int, dtype: torch.dtype) -> None:
-        self.d, self.dtype = d, dtype
-        self.rows = _block_rows(_aligned(d + 1))
-        self.products = torch.empty(d, d + 1, dtype=dtype)
-        self.gram, self.sums = self.products[:, :d], self.products[:, d]
-        self.edges = _symmetric_blocks(self.gram) or [0, d]
-        pairs = list(zip(self.edges[:-1], self.edges[1:], strict=True))
-        self.upper = [(lo, hi, self.gram[lo:hi, lo:]) for lo, hi in pairs]
-        self._mirrors = [(self.gram[hi:, lo:hi], self.gram[lo:hi, hi:].T) for lo, hi in pairs]
-        self._buffer: torch.Tensor | None = None
-        self._views: dict[int, tuple[torch.Tensor, list[tuple[torch.Tensor, ...]]]] = {}
-
-    def symmetric_product(self, x: torch.Tensor) -> torch.Tensor:
-        """A fresh ``x^T x``, multiplied block by block into ``products``."""
-        for lo, hi, out in self.upper:
-            out.addmm_(x[:, lo:hi].T, x[:, lo:], beta=0)
-        self.mirror()
-        return self.gram.clone()
-
-    def mirror(self) -> None:
-        """Copy the blocks above the diagonal of ``gram`` to their mirror images below it."""
-        for below, above_t in self._mirrors:
-            below.copy_(above_t)
-
-    def views(self, n: int) -> tuple[torch.Tensor, list[tuple[torch.Tensor, ...]]]:
-        """The shifted data's place for ``n`` rows, and ``(out, left^T, right)`` per block."""
-        if getattr(_workspace, "owner", None) is not self:  # another caller used the buffer
-            self._buffer = _buffer(self.rows, _aligned(self.d + 1), self.dtype)
-            self._buffer[:, self.d] = 1
-            self._views.clear()
-            _workspace.owner = self
-        cached = self._views.get(n)
-        if cached is None:
-            if len(self._views) >= 8:
-                self._views.clear()
-            rows, d = self._buffer[:n], self.d
-            blocks = [
-                (self.products[lo:hi, lo:], rows[:, lo:hi].T, rows[:, lo : d + 1])
-                for lo, hi, _ in self.upper
-            ]
-            cached = self._views[n] = (rows[:, :d], blocks)
-        return cached
-
-
-def _plan(d: int, dtype: torch.dtype) -> _GramPlan:
-    """This thread's :class:`_GramPlan` for ``d`` columns of ``dtype`` (the last few kept)."""
-    plans = getattr(_workspace, "plans", None)
-    if plans is None:
-        plans = _workspace.plans = {}
-    plan = plans.get((d, dtype))
-    if plan is None:
-        if len(plans) >= 4:
-            plans.clear()
-        plan = plans[d, dtype] = _GramPlan(d, dtype)
-    return plan
-
-
-def _aligned(width: int) -> int:
-    """``width`` rounded up to a multiple of :data:`_ROW_ALIGN`."""
-    return -(-width // _ROW_ALIGN) * _ROW_ALIGN
-
-
-def _block_rows(width: int) -> int:
-    """Rows per block of the CPU work buffer for data ``width`` columns wide."""
-    return min(max(_BLOCK_ELEMENTS // width, _MIN_BLOCK_ROWS), _MAX_BLOCK_ROWS)
-
-
-def _buffer(rows: int, width: int, dtype: torch.dtype) -> torch.Tensor:
-    """A ``(rows, width)`` CPU work buffer, reused between calls (one per thread).
-
-    The caller may overwrite all of it: a :class:`_GramPlan` that keeps views of it (and its
-    column of ones) takes it back, and writes the ones again, on its next use.
-    """
-    _workspace.owner = None
-    cached = getattr(_workspace, "buffer", None)
-    if cached is None or cached.dtype != dtype or cached.numel() < rows * width:
-        cached = torch.empty(rows * width, dtype=dtype)
-        _workspace.buffer = cached
-    return cached[: rows * width].view(rows, width)
-
-
-def _ones(n: int, dtype: torch.dtype) -> torch.Tensor:
-    """A CPU vector of ``n`` ones, reused between calls (one per thread and dtype)."""
-    cache = getattr(_workspace, "ones", None)
-    if cache is None:
-        cache = _workspace.ones = {}
-    ones = cache.get(dtype)
-    if ones is None or ones.numel() < n:
-        ones = cache[dtype] = torch.ones(max(n, 1 << 16), dtype=dtype)
-    return ones[:n]
 
 
 def _augmented(blocks: list[tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:

@@ -1,4 +1,4 @@
-"""The private kernels behind every Pearson correlation (corrlib._moments)."""
+"""The private kernels behind every Pearson correlation (corrlib._moments, corrlib._cpu_gram)."""
 
 from __future__ import annotations
 
@@ -6,40 +6,40 @@ import numpy as np
 import pytest
 import torch
 
-from corrlib import _moments
+from corrlib import _cpu_gram, _moments
 
 
 @pytest.mark.parametrize("d", [1, 63, 64, 127, 128, 200, 256, 513])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_symmetric_product_equals_the_full_product(d: int, dtype: torch.dtype) -> None:
     x = torch.randn(3000, d, dtype=dtype, generator=torch.Generator().manual_seed(d))
-    g = _moments.symmetric_product(x)
+    g = _cpu_gram.symmetric_product(x)
     assert g.shape == (d, d) and g.dtype == dtype
     torch.testing.assert_close(g, x.T @ x, rtol=1e-6, atol=1e-3 if dtype == torch.float32 else 0)
-    above = torch.triu(torch.ones(d, d, dtype=torch.bool), diagonal=_moments._SYMMETRIC_BLOCK)
+    above = torch.triu(torch.ones(d, d, dtype=torch.bool), diagonal=_cpu_gram._SYMMETRIC_BLOCK)
     assert torch.equal(g[above], g.T[above])  # off-diagonal blocks mirror each other exactly
 
 
 def test_symmetric_product_accumulates_into_out_in_blocks() -> None:
     x = torch.randn(4000, 300, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
-    edges = _moments._symmetric_blocks(x)
+    edges = _cpu_gram.symmetric_blocks(x)
     assert edges is not None and edges[0] == 0 and edges[-1] == 300
     out = torch.zeros(300, 300, dtype=torch.float64)
     for part in x.split(1000):
-        _moments.symmetric_product(part, out=out)
-    torch.testing.assert_close(_moments.fill_lower(out, edges), x.T @ x)
+        _cpu_gram.symmetric_product(part, out=out)
+    torch.testing.assert_close(_cpu_gram.fill_lower(out, edges), x.T @ x)
 
 
 def test_symmetric_product_uses_one_product_for_narrow_or_integer_data() -> None:
-    assert _moments._symmetric_blocks(torch.zeros(10, 100)) is None
-    assert _moments._symmetric_blocks(torch.zeros(10, 256, dtype=torch.float16)) is None
-    assert _moments._symmetric_blocks(torch.zeros(10, 256)) is not None
+    assert _cpu_gram.symmetric_blocks(torch.zeros(10, 100)) is None
+    assert _cpu_gram.symmetric_blocks(torch.zeros(10, 256, dtype=torch.float16)) is None
+    assert _cpu_gram.symmetric_blocks(torch.zeros(10, 256)) is not None
 
 
 def test_column_sums_match_torch_sum_for_narrow_and_wide_data() -> None:
     for d in (2, 31, 32, 256):
         x = torch.randn(10_000, d, generator=torch.Generator().manual_seed(d))
-        torch.testing.assert_close(_moments.column_sums(x), x.sum(dim=0), rtol=1e-5, atol=1e-3)
+        torch.testing.assert_close(_cpu_gram.column_sums(x), x.sum(dim=0), rtol=1e-5, atol=1e-3)
 
 
 def test_tree_summed_dot_is_as_exact_as_a_float64_product() -> None:
@@ -48,13 +48,13 @@ def test_tree_summed_dot_is_as_exact_as_a_float64_product() -> None:
     a = torch.from_numpy((1e5 + rng.normal(size=2_000_000)).astype(np.float32))
     a = a - a[:1024].mean()  # exact (Sterbenz): quantized values of size about 1
     exact = float(a.double() @ a.double())
-    assert abs(float(_moments._dot(a, a)) / exact - 1) < 1e-6
+    assert abs(float(_cpu_gram.tree_dot(a, a)) / exact - 1) < 1e-6
 
 
 @pytest.mark.parametrize("d", [3, 100, 256])
 def test_blocked_shifted_gram_matches_float64_over_several_row_blocks(d: int) -> None:
     """Offset data long enough for several blocks of the reused buffer, the last one partial."""
-    rows = _moments._block_rows(_moments._aligned(d + 1))
+    rows = _cpu_gram.block_rows(_cpu_gram.aligned(d + 1))
     n = 2 * rows + 123
     gen = torch.Generator().manual_seed(d)
     x = 5.0 + 0.1 * torch.randn(n, d, generator=gen)
@@ -74,7 +74,7 @@ def test_blocked_results_do_not_share_the_reused_buffers() -> None:
     x2 = -7.0 + 2 * torch.randn(6000, 130, generator=gen)
     first = _moments.centred_gram(x1)
     kept = first.cross.clone()
-    _moments._dot(x2[:, 0], x2[:, 1])  # another user of a work buffer in between
+    _cpu_gram.tree_dot(x2[:, 0], x2[:, 1])  # another user of a work buffer in between
     second = _moments.centred_gram(x2)
     assert torch.equal(first.cross, kept)
     assert not torch.equal(second.cross, kept)

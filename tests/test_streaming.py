@@ -159,3 +159,28 @@ def test_a_later_batch_beyond_the_range_is_nan_with_a_warning():
     with pytest.warns(RuntimeWarning, match="overflowed"):
         r = rc.compute()
     assert torch.isnan(r).all()
+
+
+def test_a_new_frame_is_read_after_reset_and_load():
+    """The state reads its frame (shift, scale) once; reset and load_state_dict bring a new one."""
+    gen = torch.Generator().manual_seed(0)
+    centred = torch.randn(400, 3, generator=gen, dtype=torch.float64)  # no shift, no scale
+    offset = 1e3 + torch.randn(400, 3, generator=gen, dtype=torch.float64)
+    tiny = 1e-60 * torch.randn(400, 3, generator=gen, dtype=torch.float64)  # a scaled frame
+    rc = RunningCorrelation(3)
+    for data in (centred, tiny):
+        rc.reset()
+        for b in data.split(100):
+            rc.update(b)
+        torch.testing.assert_close(rc.mean, data.mean(dim=0), rtol=1e-9, atol=0)
+        torch.testing.assert_close(rc.covariance(), torch.cov(data.T), rtol=1e-9, atol=0)
+    for data in (centred, offset):  # rc has read a frame's flags: load one of each kind
+        rc.reset()
+        rc.update(centred[:100])
+        other = RunningCorrelation(3)
+        other.update(data)
+        rc.load_state_dict(other.state_dict())
+        rc.update(offset[:50])
+        both = torch.cat([data, offset[:50]])
+        torch.testing.assert_close(rc.mean, both.mean(dim=0), rtol=1e-12, atol=1e-12)
+        torch.testing.assert_close(rc.covariance(), torch.cov(both.T), rtol=1e-9, atol=0)
