@@ -29,41 +29,16 @@ _SYMMETRIC_BLOCK = 64
 _BLAS_DTYPES = (torch.float32, torch.float64)
 
 
-def symmetric_product(x: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
-    """``x^T x`` (added to ``out`` when given), computing only what symmetry requires.
+def symmetric_product(x: torch.Tensor) -> torch.Tensor:
+    """``x^T x``, computing only what symmetry requires.
 
     On the CPU, for wide data, the columns are cut into blocks and only the blocks on and
     above the diagonal are multiplied (as BLAS's ``syrk`` does, which torch does not call):
-    about half the work of ``x.T @ x`` for many blocks. With ``out``, the blocks below the
-    diagonal are left untouched until :func:`fill_lower` copies them from above.
+    about half the work of ``x.T @ x`` for many blocks; the blocks below are mirrored.
     """
-    edges = symmetric_blocks(x)
-    if edges is None:
-        return x.T @ x if out is None else out.addmm_(x.T, x)
-    if out is None:
-        return plan(x.shape[1], x.dtype).symmetric_product(x)
-    return add_upper_blocks(out, x, x, edges)
-
-
-def add_upper_blocks(
-    out: torch.Tensor, left: torch.Tensor, right: torch.Tensor, edges: list[int] | None
-) -> torch.Tensor:
-    """Add ``left^T right`` to ``out``, for the column blocks of ``left`` on and above the
-    diagonal only (``right`` is ``left`` with perhaps more columns after it)."""
-    if edges is None:
-        return out.addmm_(left.T, right)
-    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
-        out[lo:hi, lo:].addmm_(left[:, lo:hi].T, right[:, lo:])
-    return out
-
-
-def fill_lower(gram: torch.Tensor, edges: list[int] | None) -> torch.Tensor:
-    """Copy the blocks above the diagonal of ``gram`` to their mirror images below it."""
-    if edges is None:
-        return gram
-    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
-        gram[hi:, lo:hi] = gram[lo:hi, hi:].T
-    return gram
+    if symmetric_blocks(x) is None:
+        return x.T @ x
+    return plan(x.shape[1], x.dtype).symmetric_product(x)
 
 
 def symmetric_blocks(x: torch.Tensor) -> list[int] | None:

@@ -20,14 +20,13 @@ def test_symmetric_product_equals_the_full_product(d: int, dtype: torch.dtype) -
     assert torch.equal(g[above], g.T[above])  # off-diagonal blocks mirror each other exactly
 
 
-def test_symmetric_product_accumulates_into_out_in_blocks() -> None:
-    x = torch.randn(4000, 300, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
-    edges = _cpu_gram.symmetric_blocks(x)
-    assert edges is not None and edges[0] == 0 and edges[-1] == 300
-    out = torch.zeros(300, 300, dtype=torch.float64)
-    for part in x.split(1000):
-        _cpu_gram.symmetric_product(part, out=out)
-    torch.testing.assert_close(_cpu_gram.fill_lower(out, edges), x.T @ x)
+def test_symmetric_product_reuses_its_buffers_without_mixing_results() -> None:
+    gen = torch.Generator().manual_seed(0)
+    x, y = torch.randn(4000, 300, generator=gen), torch.randn(1000, 300, generator=gen)
+    first = _cpu_gram.symmetric_product(x)
+    second = _cpu_gram.symmetric_product(y)  # the same plan, products overwritten (beta=0)
+    torch.testing.assert_close(first, x.T @ x, rtol=1e-5, atol=1e-3)
+    torch.testing.assert_close(second, y.T @ y, rtol=1e-5, atol=1e-3)
 
 
 def test_symmetric_product_uses_one_product_for_narrow_or_integer_data() -> None:
