@@ -197,7 +197,7 @@ def _shifted_gram(
     if y is None:
         buf = _augmented([(x, cx)])
         gram = _cpu_gram.symmetric_product(buf)
-        sums = gram[:d_x, d_x].clone()
+        sums = gram[:d_x, d_x]  # outside gram[:d_x, :d_x], which is updated in place
         back = cx if add_back else torch.zeros_like(cx)
         return _from_shifted_products(n, back, sums, gram[:d_x, :d_x], None, None, None)
     assert cy is not None
