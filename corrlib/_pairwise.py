@@ -5,7 +5,10 @@ Entry ``(i, j)`` uses the rows where both ``x[:, i]`` and ``y[:, j]`` are presen
 0/1 validity masks and ``X`` the data with missing entries set to 0, the pair counts are
 ``Vx^T Vy``, the pair sums ``X^T Vy`` and the cross sums ``X^T Y``. Each column is first
 shifted by its own mean so that the sums stay small and the differences
-``sum(xy) - sum(x) sum(y) / n`` do not cancel. Spearman ranks each pair's values within the
+``sum(xy) - sum(x) sum(y) / n`` do not cancel; the pairs where they still cancel (a column
+whose level differs where its partner is missing) are centred again on their own rows.
+Columns are scaled by a power of two first, so that data at any scale (1e-22 or 1e22 in
+float32) keep their products in range. Spearman ranks each pair's values within the
 pair's rows (as pandas and ``scipy.stats.spearmanr(..., nan_policy="omit")`` do): one column
 at a time, the ranks of that column within every partner's rows come out of a cumulative count
 along its sorted order, vectorised over the partners.
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import torch
 
+from corrlib._moments import unit_scaled
 from corrlib._warnings import ConstantInputWarning, Note
 
 # Relative size of a pair's centred sum of squares below which exact constancy is checked.
@@ -65,31 +69,42 @@ def pairwise_complete(
 
 
 def _pearson_block(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, bool]:
-    """Pairwise-complete Pearson of every column of ``a`` with every column of ``b``."""
+    """Pairwise-complete Pearson of every column of ``a`` with every column of ``b``.
+
+    Each pair is centred on its own complete rows: first through the masked products of the
+    columns centred on their own means, then, for the pairs where that cancelled more than
+    two bits (a column whose level differs where its partner is missing), by a second pass
+    over the pair's rows.
+    """
+    same = b is a
+    a = _unit_scaled(a)
+    b = a if same else _unit_scaled(b)
     va = ~torch.isnan(a)
-    ca = torch.nan_to_num(torch.nanmean(a, dim=0), nan=0.0)
-    xa = torch.where(va, a - ca, 0.0)
+    xa = torch.where(va, a - torch.nan_to_num(torch.nanmean(a, dim=0), nan=0.0), 0.0)
+    if same:
+        vb, xb = va, xa
+    else:
+        vb = ~torch.isnan(b)
+        xb = torch.where(vb, b - torch.nan_to_num(torch.nanmean(b, dim=0), nan=0.0), 0.0)
     # One product gives all six sums: [X, V, X^2]^T [Y, V, Y^2] holds every block needed.
     da, db = a.shape[1], b.shape[1]
     left = torch.cat([xa, va.to(a.dtype), xa * xa], dim=1)
-    if b is a:  # every column with every column: both sides are the same
-        vb, right = va, left
-    else:
-        vb = ~torch.isnan(b)
-        cb = torch.nan_to_num(torch.nanmean(b, dim=0), nan=0.0)
-        xb = torch.where(vb, b - cb, 0.0)
-        right = torch.cat([xb, vb.to(b.dtype), xb * xb], dim=1)
+    right = left if same else torch.cat([xb, vb.to(b.dtype), xb * xb], dim=1)
     prod = left.T @ right
     cross = prod[:da, :db]
-    sum_b = prod[da : 2 * da, :db]
-    sum_a = prod[:da, db : 2 * db]
+    sum_b, sum_a = prod[da : 2 * da, :db], prod[:da, db : 2 * db]
     count = prod[da : 2 * da, db : 2 * db]
-    sq_b = prod[da : 2 * da, 2 * db :]
-    sq_a = prod[2 * da :, db : 2 * db]
-    safe = torch.where(count > 0, count, torch.ones_like(count))
+    sq_b, sq_a = prod[da : 2 * da, 2 * db :], prod[2 * da :, db : 2 * db]
+    safe = torch.where(count > 0, count, 1.0)
     cov = cross - sum_a * sum_b / safe
     ss_a = sq_a - sum_a * sum_a / safe
     ss_b = sq_b - sum_b * sum_b / safe
+    far = ~((sq_a < 4 * ss_a) & (sq_b < 4 * ss_b)) & (count >= 2)
+    for i in torch.nonzero(far.any(dim=1)).squeeze(1).tolist():
+        partners = torch.nonzero(far[i]).squeeze(1)
+        cov[i, partners], ss_a[i, partners], ss_b[i, partners] = _two_pass(
+            xa[:, i : i + 1], xb[:, partners], va[:, i : i + 1] & vb[:, partners]
+        )
     r = (cov / torch.sqrt(ss_a * ss_b)).clamp(-1.0, 1.0)
     # A pair whose centred sums of squares are mere rounding residue is checked exactly.
     eps = torch.finfo(a.dtype).eps
@@ -103,6 +118,25 @@ def _pearson_block(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, bool
     undefined = (count < 2) | constant | ~(ss_a > 0) | ~(ss_b > 0)
     r = torch.where(undefined, torch.full_like(r, float("nan")), r)
     return r, bool(constant.any())
+
+
+def _two_pass(
+    a: torch.Tensor, b: torch.Tensor, keep: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Co-moment and sums of squares of ``a`` (one column) with each column of ``b``, each
+    pair centred on the exact mean of its rows ``keep``."""
+    count = keep.sum(dim=0).clamp(min=1)
+    pa = torch.where(keep, a, 0.0)
+    pb = torch.where(keep, b, 0.0)
+    ca = torch.where(keep, pa - pa.sum(dim=0) / count, 0.0)
+    cb = torch.where(keep, pb - pb.sum(dim=0) / count, 0.0)
+    return (ca * cb).sum(dim=0), (ca * ca).sum(dim=0), (cb * cb).sum(dim=0)
+
+
+def _unit_scaled(t: torch.Tensor) -> torch.Tensor:
+    """Each column divided by a power of two near its largest magnitude (exact; NaN kept),
+    so that no product or sum of squares under- or overflows at any scale of the data."""
+    return unit_scaled(t, torch.nan_to_num(t.abs(), nan=0.0).amax(dim=0))[0]
 
 
 def _spearman_block(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, bool]:

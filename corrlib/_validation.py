@@ -25,23 +25,6 @@ NAN_POLICIES = ("propagate", "omit", "raise")
 _LOW_PRECISION = (torch.float16, torch.bfloat16)
 
 
-def as_float_tensor(x: Any, name: str = "x") -> torch.Tensor:
-    """Return ``x`` as a floating-point tensor, without copying when it already is one.
-
-    Integer and boolean data are cast to torch's default float dtype. (Functions that must not
-    lose the value of large integers use :func:`as_data`, which computes them in float64.)
-
-    Raises
-    ------
-    TypeError
-        If ``x`` is complex, or cannot be turned into a numeric tensor.
-    """
-    t = as_real_tensor(x, name)
-    if not t.is_floating_point():
-        t = t.to(torch.get_default_dtype())
-    return t
-
-
 def compute_dtype(dtype: torch.dtype) -> torch.dtype:
     """The dtype a computation runs in: float32 for float16 and bfloat16, float64 for integer
     and boolean dtypes, otherwise ``dtype`` itself."""

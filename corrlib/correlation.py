@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 import torch
 
-from corrlib import _moments, _pairwise
+from corrlib import _pairwise, _pearson
 from corrlib._validation import (
     as_real_tensor,
     check_min_samples,
@@ -23,11 +23,10 @@ from corrlib._validation import (
     check_positive_int,
     check_same_length,
     compute_dtype,
-    constant_columns,
     result_dtype,
     scan_nonfinite,
 )
-from corrlib._warnings import ConstantInputWarning, Note, emit
+from corrlib._warnings import Note, emit
 from corrlib.ranking import rankdata
 
 Method = Literal["pearson", "spearman"]
@@ -103,9 +102,9 @@ def corr_matrix(
         pair's values within those rows, as pandas does), computed with masked matrix
         products. ``"raise"``: ``ValueError``.
     chunk_size : int, optional
-        Process the rows this many at a time and merge the centred partial results (Chan's
-        rule), so that no centred copy of the whole data is made: useful for tall data on a
-        GPU. The result equals the one-shot result up to rounding.
+        Process the rows at most this many at a time (tall data are always processed in
+        blocks of a few thousand rows, shifted by one common centre, so that no shifted copy
+        of the whole data is made). The result equals the one-shot result up to rounding.
 
     Returns
     -------
@@ -161,26 +160,39 @@ def correlate(
         check_same_length(xt, yt)
         if yt.device != xt.device:
             raise ValueError(f"x and y are on different devices: {xt.device} and {yt.device}")
-    out_dtype = torch.promote_types(x_dtype, y_dtype)
-    if method == "pearson":
-        work = xt.dtype if yt is None else torch.promote_types(xt.dtype, yt.dtype)
-        xt = xt.to(work)
-        yt = None if yt is None else yt.to(work)
-        # Optimistic path: a NaN or an infinity anywhere in a column shows in its mean, so
-        # finite moments prove finite data, and the separate scan for them can be skipped.
-        m = _gram(xt, yt, chunk_size)
-        if _finite(m):
-            return _corr_from_moments(xt, yt, m, chunk_size, notes).to(out_dtype)
-    xt, nan_x, inf_x = _scan(xt, nan_policy, "x", notes)
-    if yt is None:
-        r = _correlate(xt, None, nan_x, nan_x, method, nan_policy, chunk_size, notes)
-        bad_rows = bad_cols = inf_x
-    else:
-        yt, nan_y, inf_y = _scan(yt, nan_policy, "y", notes)
-        r = _correlate(xt, yt, nan_x, nan_y, method, nan_policy, chunk_size, notes)
-        bad_rows, bad_cols = inf_x, inf_y
-    r = _mask(r, bad_rows, bad_cols)
+    out_dtype = x_dtype if y_dtype == x_dtype else torch.promote_types(x_dtype, y_dtype)
+    if method == "spearman":
+        return _spearman(xt, yt, nan_policy, chunk_size, notes).to(out_dtype)
+    if yt is not None and yt.dtype != xt.dtype:
+        work = torch.promote_types(xt.dtype, yt.dtype)
+        xt, yt = xt.to(work), yt.to(work)
+    r, nan = _pearson.pearson_matrix(xt, yt, nan_policy=nan_policy, rows=chunk_size, notes=notes)
+    if nan_policy == "omit" and nan is not None and bool(nan[0].any() | nan[1].any()):
+        r = _pairwise.pairwise_complete(r, xt, yt, nan[0], nan[1], "pearson", notes)
     return r.to(out_dtype)
+
+
+def _spearman(
+    x: torch.Tensor,
+    y: torch.Tensor | None,
+    nan_policy: NanPolicy,
+    chunk_size: int | None,
+    notes: list[Note],
+) -> torch.Tensor:
+    """Spearman's rho: Pearson's r of the ranks, pairwise-complete ranks under ``"omit"``.
+
+    Infinite values rank like any other but give NaN, as in :func:`corr_matrix`'s Pearson.
+    """
+    x, nan_x, inf_x = _scan(x, nan_policy, "x", notes)
+    if y is None:
+        y_, nan_y, inf_y = None, nan_x, inf_x
+    else:
+        y_, nan_y, inf_y = _scan(y, nan_policy, "y", notes)
+    rx, ry = spearman_ranks(x, y_, nan_x, nan_y)
+    r, _ = _pearson.pearson_matrix(rx, ry, nan_policy="propagate", rows=chunk_size, notes=notes)
+    if nan_policy == "omit" and bool(nan_x.any() | nan_y.any()):
+        r = _pairwise.pairwise_complete(r, x, y_, nan_x, nan_y, "spearman", notes)
+    return _mask(r, inf_x, inf_y)
 
 
 def _scan(
@@ -204,7 +216,7 @@ def _scan(
 
 def _two_sample(x: Any, y: Any, method: Method, nan_policy: NanPolicy) -> torch.Tensor:
     check_nan_policy(nan_policy)
-    xt, yt = _as_raw(x, "x", method), _as_raw(y, "y", method)
+    xt, yt = as_real_tensor(x, "x"), as_real_tensor(y, "y")
     check_ndim(xt, 1, "x")
     check_ndim(yt, 1, "y")
     check_same_length(xt, yt)
@@ -222,7 +234,7 @@ def _as_matrix(x: Any, name: str, method: Method) -> tuple[torch.Tensor, torch.d
     (exact up to 2^53). For Spearman they are ranked as they are (no cast at all), so large
     integers keep their order and their ties whatever the partner's dtype.
     """
-    t = _as_raw(x, name, method)
+    t = as_real_tensor(x, name)
     check_ndim(t, 2, name)
     check_min_samples(t, 2, name)
     out = result_dtype(t.dtype)
@@ -231,137 +243,32 @@ def _as_matrix(x: Any, name: str, method: Method) -> tuple[torch.Tensor, torch.d
     return t.to(compute_dtype(t.dtype)), out
 
 
-def _as_raw(x: Any, name: str, method: Method) -> torch.Tensor:
-    """``x`` as a real tensor: its own dtype (integers kept, to be cast or ranked later)."""
-    return as_real_tensor(x, name)
-
-
 def _mask(r: torch.Tensor, bad_rows: torch.Tensor, bad_cols: torch.Tensor) -> torch.Tensor:
     """Set to NaN every entry whose row or column is flagged (without touching the others)."""
-    if not (bool(bad_rows.any()) or bool(bad_cols.any())):
+    if not bool(bad_rows.any() | bad_cols.any()):
         return r
-    bad = bad_rows[:, None] | bad_cols[None, :]
-    return torch.where(bad, torch.full_like(r, float("nan")), r)
-
-
-def _correlate(
-    x: torch.Tensor,
-    y: torch.Tensor | None,
-    nan_x: torch.Tensor,
-    nan_y: torch.Tensor,
-    method: Method,
-    nan_policy: NanPolicy,
-    chunk_size: int | None,
-    notes: list[Note],
-) -> torch.Tensor:
-    """Correlation of finite-or-NaN data, following ``nan_policy`` for the NaN columns."""
-    # Complete columns (and, under "propagate", everything) go through the fast kernel with
-    # NaNs zeroed, so a NaN cannot leak into other entries or into their gradients.
-    xz = torch.nan_to_num(x, nan=0.0) if bool(nan_x.any()) else x
-    yz = None if y is None else (torch.nan_to_num(y, nan=0.0) if bool(nan_y.any()) else y)
-    if nan_policy == "propagate" or not (bool(nan_x.any()) or bool(nan_y.any())):
-        # NaN columns are masked anyway: keep them out of the constancy warning.
-        r = _complete_corr(xz, yz, method, chunk_size, notes, nan_x, nan_y)
-        return _mask(r, nan_x, nan_y)
-    if bool(nan_x.all()) or (y is not None and bool(nan_y.all())):
-        # every entry is recomputed on pairwise-complete rows: skip the complete-data kernel
-        d_y = x.shape[1] if y is None else y.shape[1]
-        r = torch.full((x.shape[1], d_y), float("nan"), dtype=x.dtype, device=x.device)
-    else:
-        r = _complete_corr(xz, yz, method, chunk_size, notes, nan_x, nan_y)
-    return _pairwise.pairwise_complete(r, x, y, nan_x, nan_y, method, notes)
-
-
-def _complete_corr(
-    x: torch.Tensor,
-    y: torch.Tensor | None,
-    method: Method,
-    chunk_size: int | None,
-    notes: list[Note],
-    skip_x: torch.Tensor | None = None,
-    skip_y: torch.Tensor | None = None,
-) -> torch.Tensor:
-    """Correlation of NaN-free data: ranks for Spearman, then the centred Pearson kernel.
-
-    ``skip_x`` and ``skip_y`` flag columns whose result the caller replaces (they are not
-    reported as constant).
-    """
-    if method == "spearman":
-        x, y = spearman_ranks(x, y)
-    elif y is not None and y.dtype != x.dtype:
-        work = torch.promote_types(x.dtype, y.dtype)
-        x, y = x.to(work), y.to(work)
-    return _corr_from_moments(x, y, _gram(x, y, chunk_size), chunk_size, notes, skip_x, skip_y)
+    return r.masked_fill(bad_rows[:, None] | bad_cols[None, :], float("nan"))
 
 
 def spearman_ranks(
-    x: torch.Tensor, y: torch.Tensor | None
+    x: torch.Tensor,
+    y: torch.Tensor | None,
+    nan_x: torch.Tensor | None = None,
+    nan_y: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """Exactly centred average ranks of NaN-free ``x`` and ``y``, each ranked in its own dtype.
+    """Exactly centred average ranks of ``x`` and ``y``, each ranked in its own dtype.
 
-    Ranks 1..n of NaN-free data average exactly (n + 1) / 2; centring them exactly (halves are
-    exact in float64) spares the kernel a cancellation.
+    Ranks 1..n average exactly (n + 1) / 2; centring them exactly (halves are exact in
+    float64) spares the product a cancellation. Columns flagged in ``nan_x`` / ``nan_y``
+    (holding a NaN) get NaN ranks, so that they are masked rather than ranked.
     """
     middle = (x.shape[0] + 1) / 2
-    rx = rankdata(x) - middle
-    ry = None if y is None else rankdata(y) - middle
+    rx = _nan_columns(rankdata(x) - middle, nan_x)
+    ry = None if y is None else _nan_columns(rankdata(y) - middle, nan_y)
     return rx, ry
 
 
-def _corr_from_moments(
-    x: torch.Tensor,
-    y: torch.Tensor | None,
-    m: _moments.Moments,
-    chunk_size: int | None,
-    notes: list[Note],
-    skip_x: torch.Tensor | None = None,
-    skip_y: torch.Tensor | None = None,
-) -> torch.Tensor:
-    """Pearson correlation of NaN-free data from their centred moments ``m``."""
-    out_dtype = x.dtype
-    const_x = constant_columns(x, mean=m.mean_x, ss=m.ss_x)
-    const_y = const_x if y is None else constant_columns(y, mean=m.mean_y, ss=m.ss_y)
-    if _out_of_range(m.ss_x, const_x) or _out_of_range(m.ss_y, const_y):
-        # Sums of squares under- or overflowed (values near 1e-160 or 1e160 in float64):
-        # correlation is scale-free, so divide every column by its largest magnitude.
-        x = x / _column_scale(x)
-        y = None if y is None else y / _column_scale(y)
-        m = _gram(x, y, chunk_size)
-    shown_x = const_x if skip_x is None else const_x & ~skip_x
-    shown_y = const_y if skip_y is None else const_y & ~skip_y
-    if bool(shown_x.any()) or bool(shown_y.any()):
-        notes.append(constant_note("x" if y is None else "x or y"))
-    r = _moments.correlation(m.cross, m.ss_x, m.ss_y, const_x, const_y, symmetric=y is None)
-    return r.to(out_dtype)
-
-
-def constant_note(name: str) -> Note:
-    """The warning for an exactly constant column."""
-    return (
-        f"{name} has an exactly constant column; its correlations are undefined and "
-        "returned as NaN",
-        ConstantInputWarning,
-    )
-
-
-def _gram(x: torch.Tensor, y: torch.Tensor | None, chunk_size: int | None) -> _moments.Moments:
-    if chunk_size is None:
-        return _moments.centred_gram(x, y)
-    return _moments.chunked_gram(x, y, chunk_size)
-
-
-def _finite(m: _moments.Moments) -> bool:
-    parts = (m.mean_x, m.mean_y, m.ss_x, m.ss_y)
-    return all(bool(torch.isfinite(p).all()) for p in parts) and bool(torch.isfinite(m.cross).all())
-
-
-def _out_of_range(ss: torch.Tensor, constant: torch.Tensor) -> bool:
-    """Whether a sum of squares under- or overflows (or its product would lose precision)."""
-    info = torch.finfo(ss.dtype)
-    outside = (ss < info.tiny**0.5) | (ss > info.max**0.5) | ~torch.isfinite(ss)
-    return bool((~constant & outside).any())
-
-
-def _column_scale(x: torch.Tensor) -> torch.Tensor:
-    scale = x.abs().amax(dim=0)
-    return torch.where(scale > 0, scale, torch.ones_like(scale))
+def _nan_columns(ranks: torch.Tensor, nan: torch.Tensor | None) -> torch.Tensor:
+    if nan is None or not bool(nan.any()):
+        return ranks
+    return ranks.masked_fill(nan, float("nan"))

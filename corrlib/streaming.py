@@ -15,7 +15,6 @@ far from overflow whatever the data's magnitude.
 
 from __future__ import annotations
 
-import functools
 import math
 import warnings
 from typing import Any
@@ -23,12 +22,14 @@ from typing import Any
 import torch
 from torch import nn
 
-from corrlib import _moments
+from corrlib import _moments, _stream_state
+from corrlib._stream_state import state_update
 from corrlib._validation import as_data, check_ndim, compute_dtype, constant_columns
 from corrlib._warnings import ConstantInputWarning
 
-# Result dtypes a state can have, by code (for exchanging them between ranks).
-_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+# Rows whose mean centres each batch (its error, about sd / sqrt(rows), costs well under a
+# bit in the product; fewer rows read less of a batch that is not yet in cache).
+_CENTRE_ROWS = 128
 
 
 class RunningCorrelation(nn.Module):
@@ -89,7 +90,13 @@ class RunningCorrelation(nn.Module):
         self.follows_data = dtype is None
         self.result_dtype = torch.get_default_dtype() if dtype is None else dtype
         self.state_dtype = compute_dtype(self.result_dtype)
-        d, kw = num_features, {"dtype": self.state_dtype, "device": device}
+        self._fresh_buffers(torch.device("cpu") if device is None else torch.device(device))
+
+    @state_update
+    def _fresh_buffers(self, device: torch.device) -> None:
+        """The state of no rows, on ``device`` (allocated there explicitly, not on torch's
+        default device; ordinary tensors even inside inference mode)."""
+        d, kw = self.num_features, {"dtype": self.state_dtype, "device": device}
         acc = {"dtype": _accumulator_dtype(device), "device": device}
         self.register_buffer("count", torch.zeros((), dtype=torch.int64, device=device))
         # The state describes z = (x - shift) / scale; scale is a power of two (exact).
@@ -122,14 +129,10 @@ class RunningCorrelation(nn.Module):
 
     def reset(self) -> RunningCorrelation:
         """Forget every row seen (the state returns to its freshly constructed values)."""
-        for buffer in (self.count, self.shift, self.shifted_mean, self.comoment, self.reference):
-            buffer.zero_()
-        self.scale.fill_(1.0)
-        self.varies.zero_()
-        self._frame_flags = None
+        self._fresh_buffers(self.comoment.device)
         return self
 
-    @torch.no_grad()
+    @state_update
     def update(self, batch: Any) -> RunningCorrelation:
         """Fold a batch of shape ``(n_i, num_features)`` into the state (``n_i`` may be 0).
 
@@ -161,12 +164,12 @@ class RunningCorrelation(nn.Module):
         fresh = self.n == 0
         if fresh:
             self._choose_frame(x)
-        part = self._frame_moments(x)
         if fresh or not bool(self.varies.all()):  # nothing to learn once all vary
-            self._track_constancy(x[0], ~constant_columns(x, mean=part.mean_x, ss=part.ss_x))
-        self._fold(part)
+            self._track_constancy(x[0], ~constant_columns(x))
+        self._fold(x.shape[0], *self._frame_moments(x))
         return self
 
+    @state_update
     def merge(self, other: RunningCorrelation) -> RunningCorrelation:
         """Fold ``other``'s state into this one, in place, and return ``self``.
 
@@ -183,16 +186,15 @@ class RunningCorrelation(nn.Module):
         if self.n == 0 and self.follows_data:
             self._adopt_dtype(other.result_dtype, compute=other.state_dtype)
         device, dtype, acc = self.comoment.device, self.state_dtype, self.comoment.dtype
-        with torch.no_grad():
-            self._fold_state(
-                other.n,
-                other.shift.to(device, dtype),
-                other.scale.to(device, dtype),
-                other.shifted_mean.to(device, acc),
-                other.comoment.to(device, acc),
-                other.reference.to(device, dtype),
-                other.varies.to(device),
-            )
+        self._fold_state(
+            other.n,
+            other.shift.to(device, dtype),
+            other.scale.to(device, dtype),
+            other.shifted_mean.to(device, acc),
+            other.comoment.to(device, acc),
+            other.reference.to(device, dtype),
+            other.varies.to(device),
+        )
         return self
 
     def covariance(self, correction: int = 1) -> torch.Tensor:
@@ -239,10 +241,9 @@ class RunningCorrelation(nn.Module):
                 stacklevel=2,
             )
         bad = constant | ~torch.isfinite(self.shifted_mean)
-        r = _moments.correlation(self.comoment, ss, ss, bad, bad, symmetric=True)
-        return r.to(self.result_dtype)
+        return _moments.correlation(self.comoment, ss, bad_x=bad).to(self.result_dtype)
 
-    @torch.no_grad()
+    @state_update
     def sync(self, group: Any = None) -> RunningCorrelation:
         """Replace this state by the pooled state of every rank of a ``torch.distributed`` group.
 
@@ -252,41 +253,34 @@ class RunningCorrelation(nn.Module):
         on the gloo backend (CPU) and on NCCL (state on the GPU). Call it once, right before
         :meth:`compute`: a second call would count every row again.
         """
-        import torch.distributed as dist
-
-        if not (dist.is_available() and dist.is_initialized()):
+        if _stream_state.distributed_world(group) is None:
             return self
-        world = dist.get_world_size(group)
-        # States travel in float64, so ranks whose states differ in dtype can still meet.
-        wire = torch.float64
+        device = self.comoment.device
+        header = [self.n, _stream_state.dtype_code(self.result_dtype)]
+        headers = _stream_state.gather_headers(header, device, group)
         parts = [self.shift, self.scale, self.shifted_mean, self.comoment.flatten()]
         parts += [self.reference, self.varies.to(self.comoment.dtype)]
-        flat = torch.cat(parts).to(wire)
-        header = torch.tensor(
-            [self.n, _DTYPES.index(self.result_dtype)],
-            dtype=torch.int64,
-            device=self.comoment.device,
-        )
-        headers = [torch.zeros_like(header) for _ in range(world)]
-        dist.all_gather(headers, header, group=group)
-        flats = [torch.empty_like(flat) for _ in range(world)]
-        dist.all_gather(flats, flat, group=group)
+        flats = _stream_state.gather_flat(torch.cat([p.to(torch.float64) for p in parts]), group)
         self.reset()
-        dtypes = [_DTYPES[int(code)] for count, code in headers if int(count) > 0]
-        if self.follows_data and dtypes:
+        codes = [code for count, code in headers if count > 0]
+        if self.follows_data and codes:
             # every rank ends with the same dtype: the promotion of those of the ranks with data
-            self._adopt_dtype(functools.reduce(torch.promote_types, dtypes))
-        d = self.num_features
-        for header_i, state in zip(headers, flats, strict=True):
-            count = int(header_i[0])
+            self._adopt_dtype(_stream_state.promoted(codes))
+        d, low, acc = self.num_features, self.state_dtype, self.comoment.dtype
+        for (count, _), state in zip(headers, flats, strict=True):
             if count == 0:
                 continue
-            low, acc = self.state_dtype, self.comoment.dtype
-            shift, scale = state[:d].to(low), state[d : 2 * d].to(low)
-            mean, rest = state[2 * d : 3 * d].to(acc), state[3 * d :]
-            comoment, rest = rest[: d * d].view(d, d).to(acc), rest[d * d :]
+            shift, scale, mean, comoment, reference, varies = _stream_state.split(
+                state, [d, d, d, d * d, d, d]
+            )
             self._fold_state(
-                count, shift, scale, mean, comoment, rest[:d].to(low), rest[d : 2 * d] != 0
+                count,
+                shift.to(low),
+                scale.to(low),
+                mean.to(acc),
+                comoment.view(d, d).to(acc),
+                reference.to(low),
+                varies != 0,
             )
         return self
 
@@ -307,17 +301,13 @@ class RunningCorrelation(nn.Module):
     def _choose_frame(self, x: torch.Tensor) -> None:
         """Fix the shift and the power-of-two scale from the first batch.
 
-        The shift is the mean of the batch's first rows, unless the data already sit close to
-        zero (then none is needed, and no shifted copy is made); the scale brings the data's
-        largest magnitude near 1 when it lies outside [2^-40, 2^40] (within the dtype's range).
+        The shift is the mean of the batch's first rows; the scale brings the data's largest
+        magnitude near 1 when it lies outside [2^-40, 2^40] (within the dtype's range).
         """
-        head = x[: _moments._SCREEN_ROWS]
-        if _moments._well_centred(head):
-            shift = torch.zeros_like(self.shift)
-        else:
-            shift = torch.nan_to_num(head.mean(dim=0), nan=0.0, posinf=0.0, neginf=0.0)
+        head = x[: _moments.HEAD_ROWS]
+        shift = torch.nan_to_num(head.mean(dim=0), nan=0.0, posinf=0.0, neginf=0.0)
         # largest distance from the shift (a feature with a NaN or an infinity is NaN anyway)
-        low, high = head.amin(dim=0), head.amax(dim=0)  # (aminmax is 5x slower on the CPU)
+        low, high = head.amin(dim=0), head.amax(dim=0)
         spread = torch.nan_to_num(torch.maximum(high - shift, shift - low), nan=0.0, posinf=0.0)
         power = torch.floor(torch.log2(spread.double()))
         outside = (spread > 0) & ((power < -40) | (power > 40))
@@ -327,15 +317,31 @@ class RunningCorrelation(nn.Module):
         self.scale.copy_(torch.exp2(power).to(self.state_dtype))
         self._frame_flags = None
 
-    def _frame_moments(self, x: torch.Tensor) -> _moments.Moments:
-        """Moments of ``(x - shift) / scale``, without a shifted copy unless scaled."""
+    def _frame_moments(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean and co-moment of the batch ``(x - shift) / scale``, the mean in float64.
+
+        The batch is centred on its own first rows (or, if they were far from typical, on its
+        exact mean); the shift of the frame is added to the mean afterwards: ``c - shift`` is
+        exact when the stream stays within a factor 2 of the shift (Sterbenz).
+        """
         if self._frame_flags is None:
             self._frame_flags = (bool((self.scale != 1).any()), bool(self.shift.any()))
-        scaled, shifted = self._frame_flags
+        scaled, _ = self._frame_flags
+        frame = self.shift
         if scaled:
-            inv = 1.0 / self.scale  # exact: powers of two
-            return _moments.frame_moments(torch.addcmul(-self.shift * inv, x, inv), None)
-        return _moments.frame_moments(x, self.shift if shifted else None)
+            x = torch.addcmul(-self.shift / self.scale, x, 1.0 / self.scale)  # exact factors
+            frame = torch.zeros_like(self.shift)
+        c = torch.nan_to_num(x[:_CENTRE_ROWS].mean(dim=0), nan=0.0, posinf=0.0, neginf=0.0)
+        m = _moments.shifted_moments(x, shift_x=c)
+        if not bool(_moments.well_shifted(m.ss_x, m.sq_x, m.dtype).all()):
+            # a column that varies and cancelled more than two bits: centre on the exact mean
+            far = ~(m.sq_x < 4 * m.ss_x) & (m.ss_x > 0) & torch.isfinite(m.ss_x)
+            if bool((far & ~constant_columns(x)).any()):
+                c = torch.nan_to_num(x.mean(dim=0), nan=0.0, posinf=0.0, neginf=0.0)
+                m = _moments.shifted_moments(x, shift_x=c)
+        acc = self.shifted_mean.dtype
+        mean = (c - frame).to(acc) + m.sums_x.to(acc) / x.shape[0]
+        return mean, m.cross
 
     def _fold_state(
         self,
@@ -362,7 +368,7 @@ class RunningCorrelation(nn.Module):
         if not bool((ratio == 1).all()):
             comoment = comoment * torch.outer(ratio, ratio)
         self._track_constancy(reference, varies)
-        self._fold(_symmetric_moments(n, mean, comoment))
+        self._fold(n, mean, comoment)
 
     def _track_constancy(self, reference: torch.Tensor, varies: torch.Tensor) -> None:
         """Take in the first values and the ``varies`` flags of rows about to be folded in
@@ -374,37 +380,25 @@ class RunningCorrelation(nn.Module):
         else:
             self.varies |= varies | (reference != self.reference)
 
-    def _fold(self, part: _moments.Moments) -> None:
-        """Merge ``part`` (in this state's frame) into the state, in place (Chan, Golub and
-        LeVeque's rule).
+    def _fold(self, n_b: int, mean: torch.Tensor, comoment: torch.Tensor) -> None:
+        """Merge ``n_b`` rows with this mean and co-moment (in this state's frame) into the
+        state, in place (Chan, Golub and LeVeque's rule).
 
-        The part may be in the state's dtype or lower (float32 into a float64 state): the
-        in-place additions promote it without a converted copy. The co-moment is symmetric
-        up to the rounding of each batch's matrix product; :meth:`compute` and
-        :meth:`covariance` symmetrize it once.
+        The co-moment may be in the state's dtype or lower (float32 into a float64 state): the
+        in-place addition promotes it without a converted copy. It is symmetric up to the
+        rounding of each batch's product; :meth:`compute` and :meth:`covariance` symmetrize
+        it once.
         """
-        if part.n == 0:
-            return
-        n_a, n_b = self.n, part.n
+        n_a = self.n
         n = n_a + n_b
-        dx = part.mean_x.to(self.shifted_mean.dtype) - self.shifted_mean
-        self.comoment.add_(part.cross)
+        diff = mean - self.shifted_mean
+        self.comoment.add_(comoment)
         if n_a > 0:
-            self.comoment.addr_(dx, dx, alpha=n_a * n_b / n)
-        self.shifted_mean.add_(dx, alpha=n_b / n)
+            self.comoment.addr_(diff, diff, alpha=n_a * n_b / n)
+        self.shifted_mean.add_(diff, alpha=n_b / n)
         self.count.fill_(n)
 
 
-def _accumulator_dtype(device: torch.device | str | None) -> torch.dtype:
+def _accumulator_dtype(device: torch.device) -> torch.dtype:
     """float64, except on Apple's MPS devices, which have none."""
-    return (
-        torch.float32
-        if device is not None and torch.device(device).type == "mps"
-        else torch.float64
-    )
-
-
-def _symmetric_moments(n: int, mean: torch.Tensor, comoment: torch.Tensor) -> _moments.Moments:
-    """The moments of one block of columns with itself."""
-    ss = torch.diagonal(comoment)
-    return _moments.Moments(n, mean, mean, comoment, ss, ss)
+    return torch.float32 if device.type == "mps" else torch.float64

@@ -1,4 +1,10 @@
-"""The private kernels behind every Pearson correlation (corrlib._moments, corrlib._cpu_gram)."""
+"""The Pearson core at its public boundary: a grid of shapes, offsets, dtypes and forms.
+
+Every case is compared with float64 numpy on the same values. The grid crosses the block size
+of the shifted product (so the one-block and the blocked forms are both entered, which
+``test_every_form_of_the_product_is_entered`` checks), the stacked and the separate cross
+products, and the careful path (a NaN, a constant column, a far shift, extreme scales).
+"""
 
 from __future__ import annotations
 
@@ -6,76 +12,112 @@ import numpy as np
 import pytest
 import torch
 
-from corrlib import _cpu_gram, _moments
+import corrlib
+from corrlib import _moments
+
+SHAPES = [(2, 1), (3, 2), (64, 8), (2048, 3), (2049, 3), (5000, 7), (3000, 130)]
 
 
-@pytest.mark.parametrize("d", [1, 63, 64, 127, 128, 200, 256, 513])
+def _case(n: int, d: int, offset: float, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, d)) + 0.5 * rng.normal(size=(n, 1))
+    return x + offset * np.linspace(1, 2, d)
+
+
+def _reference(x: np.ndarray, y: np.ndarray | None = None) -> np.ndarray:
+    if y is None:
+        return np.corrcoef(x, rowvar=False).reshape(x.shape[1], x.shape[1])
+    full = np.corrcoef(np.hstack([x, y]), rowvar=False)
+    return full[: x.shape[1], x.shape[1] :]
+
+
+@pytest.mark.parametrize(("n", "d"), SHAPES)
+@pytest.mark.parametrize("offset", [0.0, 1e4])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-def test_symmetric_product_equals_the_full_product(d: int, dtype: torch.dtype) -> None:
-    x = torch.randn(3000, d, dtype=dtype, generator=torch.Generator().manual_seed(d))
-    g = _cpu_gram.symmetric_product(x)
-    assert g.shape == (d, d) and g.dtype == dtype
-    torch.testing.assert_close(g, x.T @ x, rtol=1e-6, atol=1e-3 if dtype == torch.float32 else 0)
-    above = torch.triu(torch.ones(d, d, dtype=torch.bool), diagonal=_cpu_gram._SYMMETRIC_BLOCK)
-    assert torch.equal(g[above], g.T[above])  # off-diagonal blocks mirror each other exactly
+def test_corr_matrix_grid_against_float64_numpy(n: int, d: int, offset: float, dtype) -> None:
+    x = torch.from_numpy(_case(n, d, offset)).to(dtype)
+    exact = _reference(x.double().numpy())
+    tol = 2e-5 if dtype == torch.float32 else 1e-11
+    got = corrlib.corr_matrix(x)
+    assert got.dtype == dtype and got.shape == (d, d)
+    np.testing.assert_allclose(got.double().numpy(), exact, atol=tol)
+    assert torch.equal(got, got.T)
+    # the cross block, stacked (few columns) or as its own product (many)
+    y = torch.from_numpy(_case(n, 2, offset, seed=1)).to(dtype) + x[:, :1]
+    cross = corrlib.corr_matrix(x, y)
+    np.testing.assert_allclose(
+        cross.double().numpy(), _reference(x.double().numpy(), y.double().numpy()), atol=tol
+    )
 
 
-def test_symmetric_product_reuses_its_buffers_without_mixing_results() -> None:
-    gen = torch.Generator().manual_seed(0)
-    x, y = torch.randn(4000, 300, generator=gen), torch.randn(1000, 300, generator=gen)
-    first = _cpu_gram.symmetric_product(x)
-    second = _cpu_gram.symmetric_product(y)  # the same plan, products overwritten (beta=0)
-    torch.testing.assert_close(first, x.T @ x, rtol=1e-5, atol=1e-3)
-    torch.testing.assert_close(second, y.T @ y, rtol=1e-5, atol=1e-3)
+@pytest.mark.parametrize(("n", "d"), [(3, 2), (64, 8), (300, 70)])
+def test_gradients_match_float64_autograd_of_the_textbook_formula(n: int, d: int) -> None:
+    x = torch.from_numpy(_case(n, d, 3.0)).requires_grad_(True)
+    weights = torch.randn(d, d, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    (corrlib.corr_matrix(x) * weights).sum().backward()
+    ours = x.grad.clone()
+    x.grad = None
+    (torch.corrcoef(x.T) * weights).sum().backward()
+    torch.testing.assert_close(ours, x.grad, rtol=1e-7, atol=1e-9)
 
 
-def test_symmetric_product_uses_one_product_for_narrow_or_integer_data() -> None:
-    assert _cpu_gram.symmetric_blocks(torch.zeros(10, 100)) is None
-    assert _cpu_gram.symmetric_blocks(torch.zeros(10, 256, dtype=torch.float16)) is None
-    assert _cpu_gram.symmetric_blocks(torch.zeros(10, 256)) is not None
+@pytest.mark.parametrize("chunk", [1, 7, 1000, 4096])
+def test_chunked_rows_give_the_one_shot_result(chunk: int) -> None:
+    x = torch.from_numpy(_case(3000, 5, 1e3))
+    torch.testing.assert_close(corrlib.corr_matrix(x, chunk_size=chunk), corrlib.corr_matrix(x))
 
 
-def test_column_sums_match_torch_sum_for_narrow_and_wide_data() -> None:
-    for d in (2, 31, 32, 256):
-        x = torch.randn(10_000, d, generator=torch.Generator().manual_seed(d))
-        torch.testing.assert_close(_cpu_gram.column_sums(x), x.sum(dim=0), rtol=1e-5, atol=1e-3)
+def test_every_form_of_the_product_is_entered(monkeypatch) -> None:
+    """The grid above reaches both forms of the product; watch the calls to be sure."""
+    seen: list[str] = []
+    real = _moments._products
+
+    def spy(x, cx, y, cy, rows):
+        limit = _moments.block_rows(x.shape[1] + (0 if y is None else y.shape[1]))
+        limit = limit if rows is None else min(rows, limit)
+        seen.append("blocked" if x.shape[0] > limit and not x.requires_grad else "one block")
+        seen.append("cross" if y is not None else "symmetric")
+        return real(x, cx, y, cy, rows)
+
+    monkeypatch.setattr(_moments, "_products", spy)
+    corrlib.corr_matrix(torch.randn(100, 3))
+    corrlib.corr_matrix(torch.randn(5000, 3))
+    corrlib.corr_matrix(torch.randn(5000, 40), torch.randn(5000, 40))
+    assert {"blocked", "one block", "cross", "symmetric"} <= set(seen)
 
 
-def test_tree_summed_dot_is_as_exact_as_a_float64_product() -> None:
-    """Two million shifted float32 values: a BLAS dot product drifts, the tree does not."""
+def test_first_rows_far_from_typical_are_recentred() -> None:
+    """Sorted data: the first rows' mean is a poor shift; the exact mean is used instead."""
+    x = np.sort(_case(20_000, 3, 0.0) * 100 + 1e4, axis=0).astype(np.float32)
+    got = corrlib.corr_matrix(torch.from_numpy(x)).double().numpy()
+    np.testing.assert_allclose(got, _reference(x.astype(np.float64)), atol=1e-5)
+
+
+@pytest.mark.parametrize("scale", [1e-30, 1e-22, 1e22, 1e30])
+def test_float32_at_extreme_scales(scale: float) -> None:
+    base = _case(500, 3, 0.0)
+    x = torch.from_numpy(base * scale).float()
+    exact = _reference(x.double().numpy())
+    np.testing.assert_allclose(corrlib.corr_matrix(x).double().numpy(), exact, atol=1e-5)
+
+
+def test_long_float32_samples_are_summed_in_blocks() -> None:
+    """Two million offset float32 rows: the blocks' products add up in float64."""
     rng = np.random.default_rng(0)
-    a = torch.from_numpy((1e5 + rng.normal(size=2_000_000)).astype(np.float32))
-    a = a - a[:1024].mean()  # exact (Sterbenz): quantized values of size about 1
-    exact = float(a.double() @ a.double())
-    assert abs(float(_cpu_gram.tree_dot(a, a)) / exact - 1) < 1e-6
+    drift = np.cumsum(rng.normal(scale=0.02, size=2_000_000))
+    x = (1e5 + drift[:, None] + rng.normal(size=(2_000_000, 2))).astype(np.float32)
+    exact = np.corrcoef(x.astype(np.float64), rowvar=False)[0, 1]
+    assert abs(float(corrlib.corr_matrix(torch.from_numpy(x))[0, 1]) - exact) < 1e-5
 
 
-@pytest.mark.parametrize("d", [3, 100, 256])
-def test_blocked_shifted_gram_matches_float64_over_several_row_blocks(d: int) -> None:
-    """Offset data long enough for several blocks of the reused buffer, the last one partial."""
-    rows = _cpu_gram.block_rows(_cpu_gram.aligned(d + 1))
-    n = 2 * rows + 123
-    gen = torch.Generator().manual_seed(d)
-    x = 5.0 + 0.1 * torch.randn(n, d, generator=gen)
-    c = x[:128].mean(dim=0)
-    m = _moments._blocked_symmetric_gram(x, c, add_back=True)
-    assert m is not None
-    x64 = x.double()
-    centred = x64 - x64.mean(dim=0)
-    torch.testing.assert_close(m.mean_x.double(), x64.mean(dim=0), rtol=0, atol=1e-6)
-    torch.testing.assert_close(m.cross.double(), centred.T @ centred, rtol=1e-4, atol=1e-2)
-
-
-def test_blocked_results_do_not_share_the_reused_buffers() -> None:
-    """The buffers behind the CPU product are reused; results handed out must not be."""
-    gen = torch.Generator().manual_seed(0)
-    x1 = 3.0 + torch.randn(6000, 130, generator=gen)
-    x2 = -7.0 + 2 * torch.randn(6000, 130, generator=gen)
-    first = _moments.centred_gram(x1)
-    kept = first.cross.clone()
-    _cpu_gram.tree_dot(x2[:, 0], x2[:, 1])  # another user of a work buffer in between
-    second = _moments.centred_gram(x2)
-    assert torch.equal(first.cross, kept)
-    assert not torch.equal(second.cross, kept)
-    # and the column of ones survived the other buffer's use: the means are right
-    torch.testing.assert_close(second.mean_x, x2.mean(dim=0), rtol=0, atol=1e-5)
+def test_well_shifted_flags_each_kind_of_column() -> None:
+    x = torch.randn(100, 5, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    x[:, 1] = 0.1  # constant
+    x[3, 2] = float("nan")
+    # first rows far from typical: the shift (their mean) lies 5 standard deviations off
+    x[:, 3] = x[:, 3] * 1e-3 + 1e6
+    x[:10, 3] -= 5e-3
+    x[:, 4] *= 1e-160  # sums of squares underflow
+    m = _moments.shifted_moments(x, shift_x=x[:10].mean(dim=0))
+    ok = _moments.well_shifted(m.ss_x, m.sq_x, m.dtype)
+    assert ok.tolist() == [True, False, False, False, False]

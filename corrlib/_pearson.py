@@ -1,0 +1,140 @@
+"""Pearson correlation matrices: one product, one check, and the rare columns that fail it.
+
+:func:`pearson_matrix` computes the shifted product of :mod:`corrlib._moments` once and asks
+one question of it (one host sync): does every column pass :func:`~corrlib._moments.well_shifted`?
+For finite data of ordinary scale the answer is yes and the correlations follow at once.
+Otherwise :func:`_careful` finds, column by column, what went wrong:
+
+* NaN and infinite columns (their entries are masked; the product is not computed again);
+* exactly constant columns (NaN with a :class:`~corrlib.ConstantInputWarning`);
+* columns whose first rows were far from typical, or whose sums of squares left the
+  floating range: the data are then scaled by a power of two per column (exact) and centred
+  on their exact means, and the product is computed once more.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from corrlib import _moments
+from corrlib._validation import constant_columns, scan_nonfinite
+from corrlib._warnings import ConstantInputWarning, Note
+
+# Up to this many columns in all, x and y are multiplied as one stacked matrix.
+STACK_COLUMNS = 64
+
+
+def pearson_matrix(
+    x: torch.Tensor,
+    y: torch.Tensor | None,
+    *,
+    nan_policy: str,
+    rows: int | None,
+    notes: list[Note],
+) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor] | None]:
+    """Pearson correlations of the columns of ``x`` (with those of ``y``), one dtype.
+
+    Returns the matrix and, if there are any, the NaN columns of ``x`` and ``y`` (whose
+    entries the caller recomputes under ``nan_policy="omit"``; ``None`` when the data are
+    finite). Infinite and constant columns are NaN, with a note.
+    """
+    d_x = x.shape[1]
+    stacked = y is not None and d_x + y.shape[1] <= STACK_COLUMNS
+    left = torch.cat([x, y], dim=1) if stacked else x
+    right = None if stacked else y
+    m = _moments.shifted_moments(left, right, rows=rows)
+    ok = _moments.well_shifted(m.ss_x, m.sq_x, m.dtype)
+    if right is not None:
+        ok = torch.cat([ok, _moments.well_shifted(m.ss_y, m.sq_y, m.dtype)])
+    if bool(ok.all()):
+        if right is not None:
+            r = _moments.correlation(m.cross, m.ss_x, m.ss_y, in_range=True)
+        elif stacked:
+            ss_x, ss_y = m.ss_x.split([d_x, m.ss_x.shape[0] - d_x])
+            r = _moments.correlation(m.cross[:d_x, d_x:], ss_x, ss_y, in_range=True)
+        else:
+            r = _moments.correlation(m.cross, m.ss_x, in_range=True)
+        return r, None
+    r, nan = _careful(left, right, m, ok, nan_policy, rows, notes, "x" if y is None else "x or y")
+    if stacked:
+        r = r[:d_x, d_x:]
+    return r, (nan[:d_x], nan[d_x:] if y is not None else nan)
+
+
+def _careful(
+    x: torch.Tensor,
+    y: torch.Tensor | None,
+    m: _moments.Moments,
+    ok: torch.Tensor,
+    nan_policy: str,
+    rows: int | None,
+    notes: list[Note],
+    name: str,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The correlations when some column failed the check; and the NaN columns (x's, then y's).
+
+    ``ok`` flags the columns of ``x`` (then of ``y``) that passed.
+    """
+    x, nan_x, inf_x = scan_nonfinite(x, nan_policy, "x")
+    if y is not None:
+        y, nan_y, inf_y = scan_nonfinite(y, nan_policy, "y")
+        nan, inf = torch.cat([nan_x, nan_y]), torch.cat([inf_x, inf_y])
+    else:
+        nan, inf = nan_x, inf_x
+    if bool(inf.any()):
+        notes.append(
+            (
+                f"{name} contains infinite values; every correlation that involves those "
+                "columns is NaN",
+                RuntimeWarning,
+            )
+        )
+    failed = ~ok & ~nan & ~inf
+    constant = torch.zeros_like(failed)
+    if bool(failed.any()):
+        both = x if y is None else torch.cat([x, y], dim=1)
+        index = torch.nonzero(failed).squeeze(1)
+        constant[index] = constant_columns(both[:, index])
+    if bool(constant.any()):
+        notes.append(constant_note(name))
+    bad = nan | inf | constant
+    grad = x.requires_grad or (y is not None and y.requires_grad)
+    if bool((failed & ~constant).any()) or (grad and bool(bad.any())):
+        m = _exactly_centred(x, y, bad, rows)
+    d_x = x.shape[1]
+    if y is None:
+        r = _moments.correlation(m.cross, m.ss_x, bad_x=bad)
+    else:
+        r = _moments.correlation(m.cross, m.ss_x, m.ss_y, bad_x=bad[:d_x], bad_y=bad[d_x:])
+    return r, nan
+
+
+def _exactly_centred(
+    x: torch.Tensor, y: torch.Tensor | None, bad: torch.Tensor, rows: int | None
+) -> _moments.Moments:
+    """Moments of the data scaled per column by a power of two (exact) and shifted by their
+    exact means; the ``bad`` columns (NaN, infinite, constant) are set to zero."""
+    d_x = x.shape[1]
+    x = _rescaled(x, bad[:d_x])
+    cy = None
+    if y is not None:
+        y = _rescaled(y, bad[d_x:])
+        cy = y.mean(dim=0).detach()
+    return _moments.shifted_moments(x, y, shift_x=x.mean(dim=0).detach(), shift_y=cy, rows=rows)
+
+
+def _rescaled(t: torch.Tensor, bad: torch.Tensor) -> torch.Tensor:
+    """``t`` with its ``bad`` columns zeroed and every column divided by a power of two near
+    its largest magnitude (which correlation does not see, and which keeps every sum of
+    squares far from under- and overflow)."""
+    t = t.masked_fill(bad, 0.0)
+    return _moments.unit_scaled(t, t.detach().abs().amax(dim=0))[0]
+
+
+def constant_note(name: str) -> Note:
+    """The warning for an exactly constant column."""
+    return (
+        f"{name} has an exactly constant column; its correlations are undefined and "
+        "returned as NaN",
+        ConstantInputWarning,
+    )
