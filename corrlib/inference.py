@@ -1,41 +1,95 @@
-"""Uncertainty for Pearson's r: Fisher's z interval and the exact two-sided test."""
+"""Uncertainty for correlations and proportions: tests and confidence intervals, shaped like scipy's.
+
+- :func:`pearson_test` and :func:`spearman_test`: r or rho with its p-value (``alternative=``
+  and ``nan_policy=`` as in ``scipy.stats.pearsonr`` / ``spearmanr``); the results unpack and
+  index like scipy's (``r, p = pearson_test(x, y)``, ``res[0]``).
+- :func:`fisher_ci`: Fisher's z interval for a correlation.
+- :func:`proportion_ci`: Wilson or Clopper-Pearson interval for an accuracy.
+
+Every interval is a :class:`ConfidenceInterval` ``(low, high)`` and every level is called
+``confidence_level``, as in scipy.
+"""
 
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
+import numpy as np
 import torch
 
-from corrlib._lazy import lazy_import
-from corrlib._validation import as_real_tensor, check_ndim
-from corrlib._warnings import Note, emit
-from corrlib.correlation import correlate
+from corrlib._validation import as_real_tensor, check_ndim, check_same_length
 
-stats = lazy_import("scipy.stats")  # slow to import; needed only for intervals and p-values
+__all__ = [
+    "ConfidenceInterval",
+    "PearsonTestResult",
+    "SpearmanTestResult",
+    "fisher_ci",
+    "pearson_test",
+    "proportion_ci",
+    "spearman_test",
+]
+
+Alternative = Literal["two-sided", "less", "greater"]
+ALTERNATIVES = ("two-sided", "less", "greater")
+NAN_POLICIES = ("propagate", "omit", "raise")
 
 
 class ConfidenceInterval(NamedTuple):
-    """Lower and upper bound of a confidence interval."""
+    """Lower and upper bound of a confidence interval (the one interval type of corrlib)."""
 
     low: Any
     high: Any
 
 
-def _check_confidence(confidence: float, name: str = "confidence") -> None:
-    if not 0.0 < float(confidence) < 1.0:
-        raise ValueError(f"{name} must lie strictly between 0 and 1, got {confidence!r}")
+def _check_confidence(confidence_level: Any, name: str = "confidence_level") -> float:
+    if isinstance(confidence_level, bool) or not isinstance(
+        confidence_level, int | float | np.floating
+    ):
+        raise ValueError(f"{name} must be a number in (0, 1), got {confidence_level!r}")
+    if not 0.0 < float(confidence_level) < 1.0:
+        raise ValueError(f"{name} must lie strictly between 0 and 1, got {confidence_level!r}")
+    return float(confidence_level)
 
 
-def _normal_quantile(p: float) -> float:
+def _level(confidence_level: float, confidence: float | None, where: str) -> float:
+    """``confidence_level``, or the deprecated ``confidence=`` keyword with a warning."""
+    if confidence is None:
+        return _check_confidence(confidence_level)
+    warnings.warn(
+        f"{where}(confidence=...) is deprecated: use confidence_level=, as in scipy",
+        DeprecationWarning,
+        stacklevel=3,
+    )
+    return _check_confidence(confidence, "confidence")
+
+
+def _check_sample_count(n: Any) -> int:
+    if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 4:
+        raise ValueError(f"fisher_ci needs an integer n >= 4 observations, got n={n!r}")
+    return int(n)
+
+
+def _z_bounds(z: Any, n: int, level: float, alternative: str, lib: Any) -> tuple[Any, Any]:
+    """Ends of Fisher's interval in r, from ``z = atanh(r)`` (``lib``: ``math``, numpy or torch)."""
     from scipy import stats  # imported on first use: ``import corrlib`` stays light
 
-    return float(stats.norm.ppf(p))
+    se = 1.0 / math.sqrt(n - 3)
+    if alternative == "two-sided":
+        q = float(stats.norm.ppf(0.5 + level / 2.0))
+        return lib.tanh(z - q * se), lib.tanh(z + q * se)
+    q = float(stats.norm.ppf(level))
+    if alternative == "less":
+        return -1.0 + 0 * z, lib.tanh(z + q * se)
+    return lib.tanh(z - q * se), 1.0 + 0 * z
 
 
-def fisher_ci(r: Any, n: int, confidence: float = 0.95) -> ConfidenceInterval:
+def fisher_ci(
+    r: Any, n: int, confidence_level: float = 0.95, *, confidence: float | None = None
+) -> ConfidenceInterval:
     """Confidence interval for a correlation through Fisher's z transform.
 
     ``z = atanh(r)`` is close to normal with standard error ``1 / sqrt(n - 3)``; the interval
@@ -44,115 +98,337 @@ def fisher_ci(r: Any, n: int, confidence: float = 0.95) -> ConfidenceInterval:
 
     Parameters
     ----------
-    r : float or tensor
-        Sample correlation(s) in [-1, 1].
+    r : float, NumPy array or tensor
+        Sample correlation(s) in [-1, 1] (NaN allowed: it gives NaN ends).
     n : int
-        Number of paired observations; must be at least 4.
-    confidence : float
-        Confidence level in (0, 1).
+        Number of paired observations; an integer of at least 4 (NumPy integers accepted).
+    confidence_level : float
+        Confidence level in (0, 1). (``confidence=`` is its deprecated old name.)
 
     Returns
     -------
     ConfidenceInterval
-        ``(low, high)``: floats for a float ``r``, tensors for a tensor ``r``. A NaN ``r``
-        (the correlation of a constant input) gives ``(nan, nan)``.
+        ``(low, high)``: floats for a float ``r``, arrays for an array, tensors for a tensor.
+
+    Raises
+    ------
+    ValueError
+        ``r`` outside [-1, 1], ``n < 4`` or not an integer, a level outside (0, 1).
     """
-    _check_confidence(confidence)
-    if int(n) != n or n < 4:
-        raise ValueError(f"fisher_ci needs n >= 4 observations, got n={n!r}")
-    q = _normal_quantile(0.5 + confidence / 2)
-    half = q / math.sqrt(n - 3)
+    level = _level(confidence_level, confidence, "fisher_ci")
+    n = _check_sample_count(n)
     if isinstance(r, torch.Tensor):
-        z = torch.atanh(r.clamp(-1.0, 1.0))
-        return ConfidenceInterval(torch.tanh(z - half), torch.tanh(z + half))
+        if bool(((r.abs() > 1) & ~r.isnan()).any()):
+            raise ValueError("r must lie in [-1, 1]; the tensor holds a value outside")
+        return ConfidenceInterval(*_z_bounds(torch.atanh(r), n, level, "two-sided", torch))
+    if np.ndim(r) > 0:
+        arr = np.asarray(r, dtype=np.float64)
+        if (np.abs(arr[~np.isnan(arr)]) > 1).any():
+            raise ValueError("r must lie in [-1, 1]; the array holds a value outside")
+        with np.errstate(divide="ignore"):
+            return ConfidenceInterval(*_z_bounds(np.arctanh(arr), n, level, "two-sided", np))
     r = float(r)
     if math.isnan(r):
         return ConfidenceInterval(math.nan, math.nan)
     if not -1.0 <= r <= 1.0:
         raise ValueError(f"r must lie in [-1, 1], got {r!r}")
     z = math.atanh(r) if abs(r) < 1 else math.copysign(math.inf, r)
-    return ConfidenceInterval(math.tanh(z - half), math.tanh(z + half))
+    return ConfidenceInterval(*_z_bounds(z, n, level, "two-sided", math))
 
 
 @dataclass(frozen=True)
-class PearsonTestResult:
-    """Result of :func:`pearson_test` (shaped like scipy's ``PearsonRResult``).
+class _CorrelationTestResult:
+    """A correlation and its p-value; unpacks and indexes as ``(statistic, pvalue)``, as scipy's."""
 
-    It unpacks like scipy's: ``r, p = corrlib.pearson_test(x, y)``.
+    statistic: float
+    pvalue: float
+    n: int
+    alternative: str = "two-sided"
+
+    def __iter__(self) -> Iterator[float]:
+        return iter((self.statistic, self.pvalue))
+
+    def __len__(self) -> int:
+        return 2
+
+    def __getitem__(self, index: int | slice) -> Any:
+        return (self.statistic, self.pvalue)[index]
+
+
+@dataclass(frozen=True)
+class PearsonTestResult(_CorrelationTestResult):
+    """Result of :func:`pearson_test`, shaped like scipy's ``PearsonRResult``.
 
     Attributes
     ----------
     statistic : float
         Pearson's r.
     pvalue : float
-        Two-sided p-value for the null hypothesis of zero correlation (normal data).
+        p-value for the null hypothesis of zero correlation (normal data), for ``alternative``.
     n : int
-        Number of paired observations used.
+        Number of paired observations used (after ``nan_policy="omit"``).
+    alternative : str
+        ``"two-sided"``, ``"less"`` or ``"greater"``.
     """
-
-    statistic: float
-    pvalue: float
-    n: int
-
-    def __iter__(self) -> Iterator[float]:
-        """``statistic`` then ``pvalue``, so that ``r, p = pearson_test(x, y)`` works."""
-        return iter((self.statistic, self.pvalue))
 
     def confidence_interval(
         self, confidence_level: float = 0.95, *, confidence: float | None = None
     ) -> ConfidenceInterval:
-        """Fisher z interval for the population correlation (see :func:`fisher_ci`).
+        """Fisher z interval for the population correlation, one-sided for a one-sided test.
 
-        ``confidence_level`` is scipy's keyword; ``confidence`` is accepted as an alias.
         ``(nan, nan)`` when the statistic is NaN (a constant input), or for ``n < 4``.
         """
-        level = confidence_level if confidence is None else confidence
-        _check_confidence(level, "confidence_level")
+        level = _level(confidence_level, confidence, "confidence_interval")
         if math.isnan(self.statistic) or self.n < 4:
             return ConfidenceInterval(math.nan, math.nan)
-        return fisher_ci(self.statistic, self.n, level)
+        r = self.statistic
+        z = math.atanh(r) if abs(r) < 1 else math.copysign(math.inf, r)
+        return ConfidenceInterval(*_z_bounds(z, self.n, level, self.alternative, math))
 
 
-def pearson_test(x: Any, y: Any) -> PearsonTestResult:
-    """Pearson's r with its exact two-sided p-value, as ``scipy.stats.pearsonr`` computes it.
+@dataclass(frozen=True)
+class SpearmanTestResult(_CorrelationTestResult):
+    """Result of :func:`spearman_test` (``statistic`` is Spearman's rho), as scipy's ``spearmanr``."""
 
-    Under independence of normal variables, ``(r + 1) / 2`` follows a Beta(n/2 - 1, n/2 - 1)
-    distribution; the p-value is ``2 * P(|R| >= |r|)``.
 
-    Parameters
-    ----------
-    x, y : tensor or array, shape ``(n,)``
-        Paired samples with ``n >= 2``.
-
-    Returns
-    -------
-    PearsonTestResult
-        With ``.statistic``, ``.pvalue`` and ``.confidence_interval(confidence_level=0.95)``;
-        unpacks as ``r, p``. A constant input gives NaN for both, with a
-        :class:`~corrlib.ConstantInputWarning` (as scipy).
-
-    Examples
-    --------
-    >>> import numpy as np, corrlib
-    >>> res = corrlib.pearson_test([1, 2, 3, 4, 5], [2, 1, 4, 3, 5])
-    >>> round(res.statistic, 3), round(res.pvalue, 3)
-    (0.8, 0.104)
-    """
-    from scipy import stats  # imported on first use: ``import corrlib`` stays light
-
+def _paired_samples(x: Any, y: Any, nan_policy: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """``x`` and ``y`` as 1-D float64 tensors of one length, NaN handled by ``nan_policy``."""
+    if nan_policy not in NAN_POLICIES:
+        raise ValueError(f"nan_policy must be one of {NAN_POLICIES}, got {nan_policy!r}")
     xt = as_real_tensor(x, "x")
     yt = as_real_tensor(y, "y")
     check_ndim(xt, 1, "x")
     check_ndim(yt, 1, "y")
-    notes: list[Note] = []
-    r = float(correlate(xt[:, None], yt[:, None], notes=notes)[0, 0])
-    emit(notes)
+    check_same_length(xt, yt)
+    xt, yt = xt.detach().double(), yt.detach().double()
+    missing = xt.isnan() | yt.isnan()
+    if bool(missing.any()):
+        if nan_policy == "raise":
+            raise ValueError("the input contains NaN (nan_policy='raise')")
+        if nan_policy == "omit":
+            xt, yt = xt[~missing], yt[~missing]
+    return xt, yt
+
+
+def _check_alternative(alternative: str) -> None:
+    if alternative not in ALTERNATIVES:
+        raise ValueError(f"alternative must be one of {ALTERNATIVES}, got {alternative!r}")
+
+
+def _coefficient(
+    coefficient: Any, x: Any, y: Any, alternative: str, nan_policy: str, name: str
+) -> tuple[float, int]:
+    """``coefficient(x, y)`` as a float (NaN for NaN input under "propagate") and ``n``.
+
+    Its warnings are raised again so that they point at the line that called ``name``.
+    """
+    _check_alternative(alternative)
+    xt, yt = _paired_samples(x, y, nan_policy)
     n = int(xt.shape[0])
+    if n < 2:
+        raise ValueError(f"{name} needs at least 2 paired observations, got {n}")
+    if bool(xt.isnan().any() | yt.isnan().any()):
+        return math.nan, n
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        value = float(coefficient(xt, yt))
+    for w in caught:
+        warnings.warn(w.message, w.category, stacklevel=3)
+    return value, n
+
+
+def pearson_test(
+    x: Any,
+    y: Any,
+    *,
+    alternative: Alternative = "two-sided",
+    nan_policy: Literal["propagate", "omit", "raise"] = "propagate",
+) -> PearsonTestResult:
+    """Pearson's r with its exact p-value, as ``scipy.stats.pearsonr`` computes it.
+
+    Under independence of normal variables, ``(r + 1) / 2`` follows a Beta(n/2 - 1, n/2 - 1)
+    distribution; the two-sided p-value is ``2 * P(R >= |r|)``, ``"greater"`` is ``P(R >= r)``
+    and ``"less"`` is ``P(R <= r)``.
+
+    Parameters
+    ----------
+    x, y : tensor or array, shape ``(n,)``
+        Paired samples with ``n >= 2`` (after omitting NaN pairs).
+    alternative : {"two-sided", "less", "greater"}
+        The alternative hypothesis: correlation non-zero, negative or positive.
+    nan_policy : {"propagate", "omit", "raise"}
+        A NaN gives a NaN result, is dropped with its partner, or raises ``ValueError``.
+
+    Returns
+    -------
+    PearsonTestResult
+        ``.statistic``, ``.pvalue``, ``.n`` and ``.confidence_interval(confidence_level=0.95)``;
+        unpacks as ``r, p`` and indexes as ``res[0], res[1]``. A constant input gives NaN for
+        both, with a :class:`~corrlib.ConstantInputWarning` (as scipy).
+
+    Examples
+    --------
+    >>> import corrlib
+    >>> res = corrlib.pearson_test([1, 2, 3, 4, 5], [2, 1, 4, 3, 5])
+    >>> round(res.statistic, 3), round(res.pvalue, 3)
+    (0.8, 0.104)
+    """
+    from scipy import stats
+
+    from corrlib.correlation import pearson
+
+    r, n = _coefficient(pearson, x, y, alternative, nan_policy, "pearson_test")
     if math.isnan(r):
-        return PearsonTestResult(math.nan, math.nan, n)
+        return PearsonTestResult(math.nan, math.nan, n, alternative)
+    r = min(1.0, max(-1.0, r))
     if n == 2:
-        return PearsonTestResult(r, 1.0, n)
+        return PearsonTestResult(r, 1.0, n, alternative)
     ab = n / 2 - 1
     dist = stats.beta(ab, ab, loc=-1, scale=2)
-    pvalue = float(min(1.0, 2 * dist.sf(abs(r))))
-    return PearsonTestResult(r, pvalue, n)
+    if alternative == "two-sided":
+        p = 2 * dist.sf(abs(r))
+    else:
+        p = dist.sf(r) if alternative == "greater" else dist.cdf(r)
+    return PearsonTestResult(r, float(min(1.0, p)), n, alternative)
+
+
+def spearman_test(
+    x: Any,
+    y: Any,
+    *,
+    alternative: Alternative = "two-sided",
+    nan_policy: Literal["propagate", "omit", "raise"] = "propagate",
+) -> SpearmanTestResult:
+    """Spearman's rho with the p-value of ``scipy.stats.spearmanr``.
+
+    The p-value treats ``t = rho * sqrt((n - 2) / (1 - rho**2))`` as Student-t with ``n - 2``
+    degrees of freedom (an approximation for small ``n``: for exact p-values use a permutation
+    test, ``scipy.stats.permutation_test``). Ties get average ranks.
+
+    Parameters
+    ----------
+    x, y : tensor or array, shape ``(n,)``
+        Paired samples with ``n >= 2`` (after omitting NaN pairs).
+    alternative : {"two-sided", "less", "greater"}
+    nan_policy : {"propagate", "omit", "raise"}
+
+    Returns
+    -------
+    SpearmanTestResult
+        ``.statistic`` (rho), ``.pvalue``, ``.n``; unpacks and indexes like scipy's result.
+
+    Examples
+    --------
+    >>> import corrlib
+    >>> rho, p = corrlib.spearman_test([1, 2, 3, 4, 5], [5, 6, 7, 8, 7])
+    >>> round(rho, 3), round(p, 3)
+    (0.821, 0.089)
+    """
+    from scipy import stats
+
+    from corrlib.correlation import spearman
+
+    rho, n = _coefficient(spearman, x, y, alternative, nan_policy, "spearman_test")
+    if math.isnan(rho):
+        return SpearmanTestResult(math.nan, math.nan, n, alternative)
+    rho = min(1.0, max(-1.0, rho))
+    df = n - 2
+    if df == 0:
+        return SpearmanTestResult(rho, 1.0, n, alternative)
+    with np.errstate(divide="ignore"):
+        t = rho * math.sqrt(df / ((rho + 1.0) * (1.0 - rho))) if abs(rho) < 1 else rho * math.inf
+    if alternative == "two-sided":
+        p = 2 * stats.t.sf(abs(t), df)
+    else:
+        p = stats.t.sf(t, df) if alternative == "greater" else stats.t.cdf(t, df)
+    return SpearmanTestResult(rho, float(min(1.0, p)), n, alternative)
+
+
+PROPORTION_METHODS = ("wilson", "clopper-pearson")
+
+
+def proportion_ci(
+    successes: Any,
+    n: Any,
+    confidence_level: float = 0.95,
+    method: str = "wilson",
+) -> ConfidenceInterval:
+    """Confidence interval for a proportion, such as an accuracy over ``n`` test images.
+
+    ``"wilson"``: the score interval (Wilson 1927), which keeps its coverage near the nominal
+    level even for accuracies close to 0 or 1, unlike the normal ``p +- 1.96 se``.
+    ``"clopper-pearson"``: the exact interval from Beta quantiles, never below the nominal
+    coverage (conservative). Equal to ``statsmodels.stats.proportion.proportion_confint`` with
+    ``method="wilson"`` and ``method="beta"``.
+
+    Parameters
+    ----------
+    successes : int or array of int
+        Number of successes (correct predictions), ``0 <= successes <= n``.
+    n : int or array of int
+        Number of trials, ``>= 1``.
+    confidence_level : float
+        In (0, 1).
+    method : {"wilson", "clopper-pearson"}
+
+    Returns
+    -------
+    ConfidenceInterval
+        ``(low, high)``: floats for scalar input, NumPy arrays for array input.
+
+    Raises
+    ------
+    ValueError
+        For ``successes > n``, negative or non-integer counts, ``n < 1``, a level outside
+        (0, 1) or an unknown method.
+
+    Examples
+    --------
+    >>> low, high = proportion_ci(90, 100)
+    >>> round(low, 4), round(high, 4)
+    (0.8256, 0.9448)
+    """
+    from scipy import stats
+
+    _check_confidence(confidence_level)
+    if method not in PROPORTION_METHODS:
+        raise ValueError(f"method must be one of {PROPORTION_METHODS}, got {method!r}")
+    k = _counts(successes, "successes")
+    m = _counts(n, "n")
+    if (m < 1).any():
+        raise ValueError(f"n must be at least 1, got {n!r}")
+    if (k > m).any():
+        raise ValueError(f"successes must not exceed n, got successes={successes!r}, n={n!r}")
+    alpha = 1.0 - confidence_level
+    if method == "wilson":
+        q = stats.norm.isf(alpha / 2.0)
+        p_hat = k / m
+        centre = (p_hat + q**2 / (2 * m)) / (1 + q**2 / m)
+        half = q * np.sqrt(p_hat * (1 - p_hat) / m + q**2 / (4 * m**2)) / (1 + q**2 / m)
+        # Mathematically low <= p_hat <= high, with ends 0 and 1 at k = 0 and k = n: keep it so.
+        low = np.clip(centre - half, 0.0, p_hat)
+        high = np.clip(centre + half, p_hat, 1.0)
+    else:
+        with np.errstate(invalid="ignore"):
+            low = np.where(k > 0, stats.beta.ppf(alpha / 2.0, k, m - k + 1), 0.0)
+            high = np.where(k < m, stats.beta.isf(alpha / 2.0, k + 1, m - k), 1.0)
+    if np.ndim(successes) == 0 and np.ndim(n) == 0:
+        return ConfidenceInterval(float(low), float(high))
+    return ConfidenceInterval(np.asarray(low, dtype=float), np.asarray(high, dtype=float))
+
+
+def _counts(value: Any, name: str) -> Any:
+    """``value`` as a float64 array of non-negative whole numbers, or a ValueError."""
+    if isinstance(value, torch.Tensor):
+        value = value.detach().cpu().numpy()
+    try:
+        arr = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"{name} must be a whole number (or an array of them), got {value!r}"
+        ) from None
+    if arr.dtype == bool or np.asarray(value).dtype == bool:
+        raise ValueError(f"{name} must be a whole number, got a boolean")
+    if not np.isfinite(arr).all() or (arr < 0).any() or (arr != np.round(arr)).any():
+        raise ValueError(f"{name} must hold non-negative whole numbers, got {value!r}")
+    return arr
