@@ -216,3 +216,11 @@ def test_load_mnist_missing_says_how_to_get_it(tmp_path: Path) -> None:
         load_mnist(tmp_path, kind="fashion")
     with pytest.raises(ValueError, match="kind"):
         load_mnist(tmp_path, kind="kmnist")  # type: ignore[arg-type]
+
+
+def test_load_mnist_moved_to_its_own_module_and_is_re_exported() -> None:
+    import corrlib
+    from corrlib import _mnist
+
+    assert corrlib.data.load_mnist is _mnist.load_mnist
+    assert corrlib.data.MNIST_FILES is _mnist.MNIST_FILES

@@ -277,6 +277,8 @@ def test_notebook_runs_in_the_browser(lab: Lab, notebooks_before, tmp_path) -> N
             ),
             what="the stored outputs to be cleared",
         )
+        # Collapsed cells (the claim checks, jupyter.source_hidden) show no editor to type in.
+        _click_menu(driver, "View", "Expand All Code")
         for k in range(target + 1):
             cell = code_cells()[k]
             editor = cell.find_element(By.CSS_SELECTOR, ".jp-InputArea-editor .cm-content")

@@ -17,8 +17,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from tools.edition import is_solution, notebook_paths
-from tools.local_files import repository_files
+from tools.edition import is_solution, notebook_paths, repository_files
 from tools.make_nbgrader import (
     BEGIN,
     END,

@@ -523,3 +523,13 @@ def test_integer_representations_are_computed_in_float64() -> None:
     assert float(acc.compute()) == pytest.approx(float(linear_cka(ids, other, debiased=True)))
     small = torch.randint(0, 255, (30, 4), dtype=torch.uint8, generator=torch.Generator())
     assert float(linear_cka(small, small.double())) == pytest.approx(1.0, abs=1e-12)
+
+
+def test_minibatch_cka_lives_in_streaming_cka_and_is_re_exported() -> None:
+    import corrlib
+    import corrlib.similarity
+    import corrlib.streaming_cka
+
+    assert corrlib.similarity.MinibatchCKA is corrlib.streaming_cka.MinibatchCKA
+    assert corrlib.streaming_cka is corrlib.__getattr__("streaming_cka")
+    assert "MinibatchCKA" in corrlib.similarity.__all__

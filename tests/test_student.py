@@ -7,9 +7,15 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from tools.edition import is_solution, notebook_paths
-from tools.links import is_local, markdown_links, split_fragment
-from tools.local_files import localise, repository_files
+from tools.edition import (
+    is_local,
+    is_solution,
+    localise,
+    markdown_links,
+    notebook_paths,
+    repository_files,
+    split_fragment,
+)
 from tools.make_student import (
     NOTE_TAG,
     STUB_TAG,

@@ -1,33 +1,37 @@
-"""What the student and HTML editions share: the notebook list, their headings, and an
-:class:`Edition` that decides where every linked file lands in the output folder.
+"""What the student edition and the nbgrader course share, in one place: the notebooks and
+their exercises (solutions, self-checks, stubs); links in Markdown and an :class:`Edition` that
+places every linked file in one flat output folder; the files a chapter's code reaches as
+``Path("..") / "examples" / "x.py"``, copied into an edition and reached as ``Path(".") / ...``.
 """
 
 from __future__ import annotations
 
-import argparse
+import ast
+import builtins
 import re
 import shutil
-import sys
+import textwrap
 from collections.abc import Callable
 from pathlib import Path
-from urllib.parse import unquote
+from urllib.parse import unquote, urlsplit
 
 import nbformat
 
-from tools.links import is_local, split_fragment
-
 SOLUTION_TAG = "solution"
-_HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
+# Markdown links [text](target), reference definitions [label]: target, HTML href/src="target"
+_MD_INLINE = re.compile(r"(\]\(\s*<?)([^)\s>]+)()")
+_MD_REFERENCE = re.compile(r"^(\s{0,3}\[[^\]]+\]:\s*<?)([^\s>]+)()", re.MULTILINE)
+_HTML_ATTR = re.compile(r"""(\b(?:href|src)\s*=\s*(["']))(.*?)(\2)""", re.IGNORECASE | re.DOTALL)
+_REPO_PATH = re.compile(r"""Path\(\s*(["'])\.\.\1\s*\)((?:\s*/\s*(["'])[^"'\n]+\3)+)""")
+_EXERCISE = re.compile(r"\*\*(Exercise[^*]*)\*\*\s*(.*)", re.DOTALL)
+_SENTENCE_END = re.compile(r"(?<=[.?!])\s+(?=[A-Z(`*])")
+
+
+# --- notebooks and exercises -------------------------------------------------------------------
 
 
 def notebook_paths(folder: Path | str) -> list[Path]:
-    """The course's notebooks: every ``*.ipynb`` directly in ``folder``, sorted by file name.
-
-    Raises
-    ------
-    FileNotFoundError
-        When ``folder`` is not a directory or holds no notebook.
-    """
+    """Every ``*.ipynb`` directly in ``folder``, sorted; FileNotFoundError if there is none."""
     folder = Path(folder)
     if not folder.is_dir():
         raise FileNotFoundError(f"notebook folder {folder} does not exist")
@@ -38,19 +42,11 @@ def notebook_paths(folder: Path | str) -> list[Path]:
 
 
 def fresh_output_dir(src_dir: Path | str, out_dir: Path | str) -> Path:
-    """Empty (or create) the output folder of an edition.
-
-    Raises
-    ------
-    ValueError
-        When ``out_dir`` is ``src_dir`` or one of its parents: emptying it would delete the
-        notebooks.
-    """
+    """Empty (or create) ``out_dir``; ValueError when it holds ``src_dir`` (its notebooks)."""
     src, out = Path(src_dir).resolve(), Path(out_dir).resolve()
     if src.is_relative_to(out):
         raise ValueError(f"output folder {out_dir} holds the notebooks of {src_dir}")
-    if out.exists():
-        shutil.rmtree(out)
+    shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
     return Path(out_dir)
 
@@ -65,125 +61,153 @@ def is_solution(cell: nbformat.NotebookNode) -> bool:
     return cell.cell_type == "code" and SOLUTION_TAG in cell.get("metadata", {}).get("tags", [])
 
 
-def _markdown_lines(nb: nbformat.NotebookNode) -> list[str]:
-    """All lines of all Markdown cells, in order (fenced code blocks removed)."""
-    lines: list[str] = []
-    for cell in nb.cells:
-        if cell.cell_type != "markdown":
-            continue
-        fenced = False
-        for line in cell.source.splitlines():
-            if line.lstrip().startswith(("```", "~~~")):
-                fenced = not fenced
-            elif not fenced:
-                lines.append(line)
-        lines.append("")
-    return lines
+def clear_outputs(cell: nbformat.NotebookNode) -> None:
+    """Remove a code cell's outputs, execution count and timing."""
+    cell.outputs = []
+    cell.execution_count = None
+    cell.metadata.pop("execution", None)
 
 
-def markdown_title(lines: list[str], default: str = "") -> str:
-    """The text of the first level-1 heading among Markdown lines, or ``default``."""
-    for line in lines:
-        match = _HEADING.match(line)
-        if match and len(match.group(1)) == 1:
-            return match.group(2)
-    return default
+def add_note(nb: nbformat.NotebookNode, note: str, tag: str) -> None:
+    """Append ``note`` to the title cell and tag it (so that every cell keeps its position)."""
+    if nb.cells and nb.cells[0].cell_type == "markdown":
+        nb.cells[0].source = f"{nb.cells[0].source.rstrip()}\n\n{note}"
+        nb.cells[0].metadata["tags"] = [*nb.cells[0].metadata.get("tags", []), tag]
 
 
-def notebook_title(nb: nbformat.NotebookNode, default: str = "") -> str:
-    """The text of the notebook's first level-1 Markdown heading, or ``default``."""
-    return markdown_title(_markdown_lines(nb), default)
-
-
-def markdown_section(nb: nbformat.NotebookNode, heading: str) -> str:
-    """The Markdown under a heading, up to the next heading of the same or a higher level.
-
-    Parameters
-    ----------
-    nb : NotebookNode
-        The notebook.
-    heading : str
-        The heading's text, compared without case (``"Learning objectives"``).
-
-    Returns
-    -------
-    str
-        The section's body, stripped; ``""`` when the notebook has no such heading.
-    """
-    body: list[str] = []
-    level = 0
-    for line in _markdown_lines(nb):
-        match = _HEADING.match(line)
-        if level and match and len(match.group(1)) <= level:
+def self_check_indices(cells: list[nbformat.NotebookNode], solution_index: int) -> list[int]:
+    """The self-checks of a solution: the code cells after it, up to a Markdown or solution."""
+    found: list[int] = []
+    for k in range(solution_index + 1, len(cells)):
+        if cells[k].cell_type != "code" or is_solution(cells[k]):
             break
-        if level:
-            body.append(line)
-        elif match and match.group(2).strip().lower() == heading.strip().lower():
-            level = len(match.group(1))
-    return "\n".join(body).strip()
+        found.append(k)
+    return found
+
+
+def previous_markdown(cells: list[nbformat.NotebookNode], index: int) -> str:
+    """The source of the last Markdown cell before ``cells[index]`` (``""`` if none)."""
+    return next((c.source for c in cells[:index][::-1] if c.cell_type == "markdown"), "")
+
+
+def exercise_summary(markdown: str) -> str:
+    """A short summary of the exercise a Markdown cell states (its last ``**Exercise`` paragraph).
+
+    The bold title when a description follows it (``"Exercise 1: Spearman by hand."``), else the
+    title and the first sentence after it; without a bold title, the first sentence.
+    """
+    paragraphs = [" ".join(p.split()) for p in re.split(r"\n\s*\n", markdown) if p.strip()]
+    if not paragraphs:
+        return ""
+    exercises = [p for p in paragraphs if p.startswith("**Exercise")]
+    paragraph = exercises[-1] if exercises else paragraphs[-1]
+    match = _EXERCISE.match(paragraph)
+    if match is None:
+        return _SENTENCE_END.split(paragraph, maxsplit=1)[0]
+    title, rest = match.group(1).strip(), match.group(2).strip()
+    if re.fullmatch(r"Exercise\s*[\w.]*[.:]?", title) and rest:
+        return f"{title} {_SENTENCE_END.split(rest, maxsplit=1)[0]}"
+    return title
+
+
+def _names(source: str, context: type[ast.expr_context]) -> set[str]:
+    """Names a code cell binds (``ast.Store``: also defs and imports) or reads (``ast.Load``)."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:  # IPython magics and the like: no names, no failure
+        return set()
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and isinstance(node.ctx, context):
+            names.add(node.id)
+        elif context is ast.Store and isinstance(
+            node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef
+        ):
+            names.add(node.name)
+        elif context is ast.Store and isinstance(node, ast.Import | ast.ImportFrom):
+            names.update((a.asname or a.name).split(".")[0] for a in node.names)
+    return names - set(dir(builtins))
+
+
+def checked_names(solution: str, checks: list[str]) -> list[str]:
+    """The names ``solution`` defines that the self-check sources ``checks`` read, sorted."""
+    read = set().union(*(_names(check, ast.Load) for check in checks))
+    return sorted(_names(solution, ast.Store) & read)
+
+
+def stub_source(summary: str, names: list[str], width: int = 96) -> str:
+    """A stub cell's source, comments only: the exercise, then what to define and how to check."""
+    if len(names) > 1:
+        listed = ", ".join(f"`{n}`" for n in names[:-1]) + f" and `{names[-1]}`"
+        define = f"Define {listed}: the self-check below uses them and passes"
+    elif names:
+        define = f"Define `{names[0]}`: the self-check below uses it and passes"
+    else:
+        define = "Then run the self-check below: it passes"
+    lines = [summary] * bool(summary) + [f"Your solution here. {define} when your answer is right."]
+    wrap = textwrap.TextWrapper(
+        width, initial_indent="# ", subsequent_indent="# ", break_on_hyphens=False
+    )
+    wrap.break_long_words = False
+    return "\n".join(wrap.fill(line) for line in lines)
+
+
+# --- links and the files of an edition ---------------------------------------------------------
+
+
+def is_local(target: str) -> bool:
+    """Whether a link target is a relative path to a file (not a URL, absolute path, anchor)."""
+    if not target or target.startswith(("#", "/", "\\")):
+        return False
+    parts = urlsplit(target)
+    return not parts.scheme and not parts.netloc and bool(parts.path)
+
+
+def split_fragment(target: str) -> tuple[str, str]:
+    """Split ``"path?query#frag"`` into ``("path", "?query#frag")``."""
+    cut = min((i for i in (target.find("#"), target.find("?")) if i >= 0), default=len(target))
+    return target[:cut], target[cut:]
+
+
+def rewrite_markdown_links(text: str, rewrite: Callable[[str], str]) -> str:
+    """Markdown ``text`` with ``rewrite`` applied to every link target (inline, reference, HTML)."""
+    for pattern, group in ((_MD_INLINE, 2), (_MD_REFERENCE, 2), (_HTML_ATTR, 3)):
+        text = pattern.sub(
+            lambda m, g=group: m.group(1) + rewrite(m.group(g)) + m.group(g + 1), text
+        )
+    return text
+
+
+def markdown_links(text: str) -> list[str]:
+    """All link targets of a Markdown text, in the order :func:`rewrite_markdown_links` sees."""
+    found: list[str] = []
+    rewrite_markdown_links(text, lambda t: found.append(t) or t)
+    return found
 
 
 class Edition:
-    """The files of an edition in one flat output folder, and the links between them.
+    """An edition's files in one flat output folder, and the links between them.
 
-    Pages (the notebooks, then every local document they link to) are registered with their
-    output name; :meth:`link` turns a link written in a source file into the link that works
-    in the output folder, registers linked documents (``.md``) for the caller to write later,
-    copies every other linked file into ``files/``, and records links to missing files.
-
-    Parameters
-    ----------
-    out_dir : Path
-        The output folder.
-    document_name : callable
-        Output name of a linked Markdown document, e.g. ``GLOSSARY.md`` -> ``glossary.html``.
+    ``pages`` maps each source (resolved) to its output name; :meth:`link` rewrites a link for
+    the output folder, registering a linked Markdown document under ``document_name(path)``
+    for the caller to write (``pending_documents``), copying any other linked file into
+    ``files/``, and recording links to missing files in ``broken`` as ``(where, target)``.
     """
 
     def __init__(self, out_dir: Path | str, document_name: Callable[[Path], str]) -> None:
-        self.out_dir = Path(out_dir)
-        self.document_name = document_name
+        self.out_dir, self.document_name = Path(out_dir), document_name
         self.pages: dict[Path, str] = {}
         self.pending_documents: list[Path] = []
         self.broken: list[tuple[str, str]] = []
-        self._taken: set[str] = set()
-
-    def reserve(self, name: str) -> None:
-        """Keep ``name`` (e.g. ``index.html``) free for a file that has no source."""
-        self._taken.add(name)
 
     def add_page(self, source: Path, name: str) -> None:
         """Register that ``source`` is written to ``out_dir / name``."""
-        if name in self._taken:
+        if name in self.pages.values():
             raise ValueError(f"two sources would be written to {name}")
         self.pages[Path(source).resolve()] = name
-        self._taken.add(name)
-
-    def _unique(self, name: str) -> str:
-        stem, dot, suffix = name.rpartition(".")
-        candidate, k = name, 1
-        while candidate in self._taken:
-            k += 1
-            candidate = f"{stem}_{k}{dot}{suffix}" if dot else f"{name}_{k}"
-        return candidate
 
     def link(self, target: str, base_dir: Path, where: str) -> str:
-        """The link to use in the output for ``target`` written in a file of ``base_dir``.
-
-        Parameters
-        ----------
-        target : str
-            The link as written in the source (``"../GLOSSARY.md"``).
-        base_dir : Path
-            The folder of the source file the link is written in.
-        where : str
-            The source file's name, for the list of broken links.
-
-        Returns
-        -------
-        str
-            The rewritten link; non-local links and links to missing files are unchanged (the
-            latter are recorded in :attr:`broken`).
-        """
+        """The output's link for ``target`` written in a file of ``base_dir`` (named ``where``)."""
         if not is_local(target):
             return target
         path, rest = split_fragment(target)
@@ -194,51 +218,61 @@ class Edition:
         return name + rest
 
     def place(self, source: Path | str) -> str | None:
-        """The output name of a file, registering (and copying) it on first use.
-
-        Parameters
-        ----------
-        source : Path or str
-            A file anywhere on disk.
-
-        Returns
-        -------
-        str or None
-            Its name in the output folder; None when ``source`` is not a file.
-        """
+        """The output name of a file, registered (and copied) on first use; None if no file."""
         resolved = Path(source).resolve()
-        if resolved in self.pages:
-            return self.pages[resolved]
-        if not resolved.is_file():
-            return None
-        if resolved.suffix.lower() == ".md":
-            name = self._unique(self.document_name(resolved))
+        if resolved in self.pages or not resolved.is_file():
+            return self.pages.get(resolved)
+        is_doc = resolved.suffix.lower() == ".md"
+        name = self.document_name(resolved) if is_doc else f"files/{resolved.name}"
+        stem, dot, suffix = name.rpartition(".")
+        k = 1
+        while name in self.pages.values():
+            k += 1
+            name = f"{stem}_{k}{dot}{suffix}"
+        if is_doc:
             self.pending_documents.append(resolved)
         else:
-            name = self._unique(f"files/{resolved.name}")
             (self.out_dir / "files").mkdir(parents=True, exist_ok=True)
             shutil.copy2(resolved, self.out_dir / name)
         self.pages[resolved] = name
-        self._taken.add(name)
         return name
 
-    def next_document(self) -> Path | None:
-        """The next linked document that is registered but not written yet, or None."""
-        return self.pending_documents.pop(0) if self.pending_documents else None
+
+def repository_files(source: str) -> list[tuple[str, ...]]:
+    """The repository files a code cell names as ``Path("..") / "dir" / "file"``.
+
+    >>> repository_files('SCRIPT = Path("..") / "examples" / "ddp.py"')
+    [('examples', 'ddp.py')]
+    """
+    parts = re.compile(r"""(["'])([^"'\n]+)\1""")
+    return [tuple(m[1] for m in parts.findall(x.group(2))) for x in _REPO_PATH.finditer(source)]
 
 
-def command_line(description: str, default_out: str) -> argparse.ArgumentParser:
-    """The arguments both edition builders take: source folder, output folder, ``--strict``."""
-    parser = argparse.ArgumentParser(description=description)
-    parser.add_argument("src_dir", nargs="?", default="notebooks", type=Path)
-    parser.add_argument("out_dir", nargs="?", default=default_out, type=Path)
-    parser.add_argument("--strict", action="store_true", help="fail on a broken link")
-    return parser
+def localise(source: str) -> str:
+    """``source`` with each ``Path("..") / ...`` made relative to the edition's folder.
+
+    >>> localise('SCRIPT = Path("..") / "examples" / "ddp.py"')
+    'SCRIPT = Path(".") / "examples" / "ddp.py"'
+    """
+    return _REPO_PATH.sub(lambda m: f'Path("."){m.group(2)}', source)
 
 
-def report(edition: Edition, summary: str, strict: bool) -> int:
-    """Print ``summary`` and every broken link (on stderr); the exit status for ``strict``."""
-    print(summary)
-    for where, target in edition.broken:
-        print(f"warning: broken link in {where}: {target}", file=sys.stderr)
-    return 1 if strict and edition.broken else 0
+def copy_local_files(nb: nbformat.NotebookNode, notebook_dir: Path, out_dir: Path) -> list[Path]:
+    """Copy the repository files ``nb``'s code names (from ``notebook_dir/..``) into ``out_dir``."""
+    written = []
+    for cell in (c for c in nb.cells if c.cell_type == "code"):
+        for parts in repository_files(cell.source):
+            source, target = (
+                Path(notebook_dir).parent.joinpath(*parts),
+                Path(out_dir).joinpath(*parts),
+            )
+            if source.is_file():
+                target.parent.mkdir(parents=True, exist_ok=True)
+                written.append(Path(shutil.copy2(source, target)))
+    return written
+
+
+def localise_notebook(nb: nbformat.NotebookNode) -> None:
+    """Apply :func:`localise` to every code cell of ``nb``, in place."""
+    for cell in (c for c in nb.cells if c.cell_type == "code"):
+        cell.source = localise(cell.source)

@@ -11,12 +11,10 @@ Markdown or solution cell) are its self-checks. In the nbgrader source notebook
 - each self-check cell becomes a read-only *autograded test* cell worth :data:`POINTS` points;
 - every other cell (Markdown and code) becomes *read-only*.
 
-Outputs of solution and self-check cells are cleared (a stored ``passed: period = 12`` would give
-the answer away); the teaching cells keep theirs, as in the student edition, and the course's
-``nbgrader_config.py`` tells nbgrader not to clear them. Files a notebook reaches from the
-repository root as ``Path("..") / "examples" / "x.py"`` are copied into the assignment folder
-and the expression becomes ``Path(".") / "examples" / "x.py"`` (:mod:`tools.local_files`), so
-that each assignment folder is self-contained (students receive, and submit, one folder).
+Solution and self-check cells lose their outputs; the teaching cells keep theirs (the
+course's ``nbgrader_config.py`` tells nbgrader not to clear them). Files the code reaches as
+``Path("..") / "examples" / "x.py"`` are copied into the assignment folder (:mod:`tools.edition`),
+so that each assignment is one self-contained folder.
 
 Usage: ``python -m tools.make_nbgrader [NOTEBOOK_DIR] [OUT_DIR]`` (defaults ``notebooks`` and
 ``build/nbgrader``); ``--no-release`` writes only the source notebooks and the configuration.
@@ -32,12 +30,18 @@ from pathlib import Path
 
 import nbformat
 
-from tools.edition import fresh_output_dir, is_solution, notebook_paths, read_notebook
-from tools.local_files import copy_local_files, localise_notebook
-from tools.make_student import (
-    _previous_markdown,
+from tools.edition import (
+    add_note,
     checked_names,
+    clear_outputs,
+    copy_local_files,
     exercise_summary,
+    fresh_output_dir,
+    is_solution,
+    localise_notebook,
+    notebook_paths,
+    previous_markdown,
+    read_notebook,
     self_check_indices,
     stub_source,
 )
@@ -81,12 +85,6 @@ def _meta(grade_id: str, *, solution: bool = False, grade: bool = False) -> dict
     return meta
 
 
-def _clear(cell: nbformat.NotebookNode) -> None:
-    cell.outputs = []
-    cell.execution_count = None
-    cell.metadata.pop("execution", None)
-
-
 def solution_source(stub: str, solution: str) -> str:
     """A solution cell's nbgrader source: the stub comment, then the solution between markers.
 
@@ -102,20 +100,10 @@ def solution_source(stub: str, solution: str) -> str:
 def nbgrader_notebook(nb: nbformat.NotebookNode, assignment: str) -> nbformat.NotebookNode:
     """The nbgrader source version of a chapter (a new object; ``nb`` is not modified).
 
-    Parameters
-    ----------
-    nb : NotebookNode
-        A chapter whose solutions are code cells tagged ``solution``.
-    assignment : str
-        The assignment's name, the prefix of every ``grade_id``.
-
-    Returns
-    -------
-    NotebookNode
-        The same cells in the same order, each with ``nbgrader`` metadata: solution cells
-        (``{assignment}-exercise-{n}``), autograded self-check cells
-        (``{assignment}-exercise-{n}-check-{k}``, :data:`POINTS` points each), and read-only
-        cells (``{assignment}-cell-{i}``); a note added to the title cell.
+    The same cells in the same order, each with ``nbgrader`` metadata: solution cells
+    (grade id ``{assignment}-exercise-{n}``), autograded self-checks
+    (``{assignment}-exercise-{n}-check-{k}``, :data:`POINTS` points each) and read-only cells
+    (``{assignment}-cell-{i}``); a note added to the title cell.
     """
     out = nbformat.from_dict(nb)
     cells = out.cells
@@ -128,37 +116,23 @@ def nbgrader_notebook(nb: nbformat.NotebookNode, assignment: str) -> nbformat.No
         name = f"{assignment}-exercise-{exercise}"
         checks = self_check_indices(cells, i)
         names = checked_names(cell.source, [cells[k].source for k in checks])
-        stub = stub_source(exercise_summary(_previous_markdown(cells, i)), names)
+        stub = stub_source(exercise_summary(previous_markdown(cells, i)), names)
         cell.source = solution_source(stub, cell.source)
         roles[i] = _meta(name, solution=True)
         for n, k in enumerate(checks, start=1):
             roles[k] = _meta(f"{name}-check-{n}", grade=True)
-            _clear(cells[k])
-        _clear(cell)
+            clear_outputs(cells[k])
+        clear_outputs(cell)
     for i, cell in enumerate(cells):
         cell.metadata["nbgrader"] = roles.get(i, _meta(f"{assignment}-cell-{i}"))
     localise_notebook(out)
-    if cells and cells[0].cell_type == "markdown":
-        cells[0].source = f"{cells[0].source.rstrip()}\n\n{NOTE}"
-        cells[0].metadata["tags"] = [*cells[0].metadata.get("tags", []), NOTE_TAG]
+    add_note(out, NOTE, NOTE_TAG)
     return out
 
 
 def build_source(src_dir: Path | str, out_dir: Path | str) -> list[str]:
-    """Write ``nbgrader_config.py`` and ``source/<chapter>/<chapter>.ipynb`` into ``out_dir``.
-
-    Parameters
-    ----------
-    src_dir : Path or str
-        The folder of the full notebooks.
-    out_dir : Path or str
-        The course folder; it is emptied first.
-
-    Returns
-    -------
-    list of str
-        The assignments (the notebooks' names without ``.ipynb``), in course order.
-    """
+    """Write ``nbgrader_config.py`` and ``source/<chapter>/<chapter>.ipynb`` into ``out_dir``
+    (emptied first); return the assignments (the notebooks' stems), in course order."""
     src_dir, out_dir = Path(src_dir), Path(out_dir)
     paths = notebook_paths(src_dir)
     fresh_output_dir(src_dir, out_dir)
@@ -182,25 +156,15 @@ def nbgrader_command(*args: str) -> list[str]:
 
 
 def nbgrader_env() -> dict[str, str]:
-    """The environment for nbgrader: this interpreter's scripts first on ``PATH``.
-
-    nbgrader runs ``alembic`` (its gradebook migrations) by name, which must be the one installed
-    next to it, also when the virtual environment is not activated (as under ``make``).
-    """
+    """The environment for nbgrader: this interpreter's scripts first on ``PATH`` (nbgrader
+    runs ``alembic`` by name, which must be its own, also when .venv is not activated)."""
     scripts = str(Path(sys.executable).parent)
     return {**os.environ, "PATH": os.pathsep.join([scripts, os.environ.get("PATH", "")])}
 
 
 def generate_release(course_dir: Path | str) -> None:
-    """Run ``nbgrader generate_assignment`` on every assignment of a course (writes ``release/``).
-
-    One nbgrader process does all of them (the glob ``*``), which saves its start-up time.
-
-    Raises
-    ------
-    subprocess.CalledProcessError
-        When nbgrader fails (its log is shown).
-    """
+    """Run ``nbgrader generate_assignment`` on every assignment (one process, the glob ``*``):
+    writes ``release/``; raises subprocess.CalledProcessError when nbgrader fails."""
     subprocess.run(
         nbgrader_command("generate_assignment", "*", "--force", "--log-level=WARN"),
         cwd=course_dir,
