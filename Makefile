@@ -46,10 +46,11 @@ student: setup
 nbgrader: setup
 	$(BIN)/python -m tools.make_nbgrader notebooks build/nbgrader
 
-# The course website (Jupyter Book) from the stored outputs, nothing executed, offline-ready:
-# build/html/index.html (sources and Sphinx's log in build/site/)
+# The course website: `jupyter-book build` of the committed book/ (its _config.yml and _toc.yml),
+# rendered from the stored outputs, nothing executed, offline-ready: build/html/index.html
+# (the staged sources and Sphinx's log in build/book/)
 html: setup
-	$(BIN)/python -m tools.make_html notebooks build/html --document GLOSSARY.md
+	$(BIN)/python -m tools.make_html book build/html
 
 # Re-pin the lock file to what .venv holds now (after a deliberate upgrade).
 lock: setup

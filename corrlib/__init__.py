@@ -15,7 +15,7 @@ from typing import Any
 from corrlib._warnings import ConstantInputWarning
 from corrlib.autocorrelation import autocorr, crosscorr, estimate_lag
 from corrlib.correlation import corr_matrix, pearson, spearman
-from corrlib.inference import PearsonTestResult, fisher_ci, pearson_test
+from corrlib.inference import PearsonTestResult, fisher_ci, pearson_test, spearman_test
 from corrlib.reproducibility import get_device, seed_everything
 from corrlib.streaming import RunningCorrelation
 from corrlib.versions import show_versions
@@ -46,6 +46,7 @@ _SUBMODULES = (
     "similarity",
     "sparse",
     "streaming",
+    "streaming_cka",
     "summaries",
     "training",
     "versions",
@@ -78,6 +79,7 @@ __all__ = [
     "seed_everything",
     "show_versions",
     "spearman",
+    "spearman_test",
     *_SUBMODULES,
     *_LAZY_NAMES,
 ]

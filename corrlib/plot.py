@@ -16,7 +16,7 @@ import matplotlib as mpl
 import numpy as np
 import torch
 
-from corrlib._validation import as_float_tensor, check_ndim, check_square, check_symmetric
+from corrlib._validation import as_data, check_ndim, check_square, check_symmetric
 
 __all__ = ["acf_band", "acf_plot", "corr_clustermap", "corr_heatmap", "use_course_style"]
 
@@ -346,7 +346,7 @@ def acf_plot(
 
 def _checked_acf(acf: Any, n: int, confidence: float, band: str) -> torch.Tensor:
     """Validate the arguments shared by :func:`acf_plot` and :func:`acf_band`."""
-    t = as_float_tensor(acf, "acf")
+    t, _ = as_data(acf, "acf")
     check_ndim(t, 1, "acf")
     if t.numel() == 0:
         raise ValueError("acf must hold at least lag 0, got shape (0,)")
@@ -377,7 +377,7 @@ def _square_matrix(
         labels = [str(c) for c in C.columns]
     if hasattr(C, "to_numpy"):
         C = np.array(C.to_numpy(), dtype=np.float64)  # a writable copy (pandas may give read-only)
-    t = as_float_tensor(C, name)
+    t, _ = as_data(C, name)
     check_square(t, name)
     if labels is not None:
         labels = [str(label) for label in labels]

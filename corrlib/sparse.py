@@ -227,6 +227,9 @@ def partial_corr(x: Any = None, *, precision: Any = None) -> torch.Tensor:
                 "(n_samples <= n_features); estimate a precision matrix instead, e.g. with "
                 "sklearn.covariance.GraphicalLasso, and pass precision="
             )
+        # partial correlations do not change when a column is scaled: scale each by a power
+        # of two near its largest magnitude (exact), so no product under- or overflows
+        t = _moments.unit_scaled(t, t.detach().abs().amax(dim=0))[0]
         xc = t - t.mean(dim=0)
         cov = xc.T @ xc / (n - 1)
         _check_positive_definite(cov, "the sample covariance of x")
@@ -287,6 +290,4 @@ def _check_positive_definite(m: torch.Tensor, name: str) -> None:
 
 def _normalise(s: torch.Tensor) -> torch.Tensor:
     """``s_ij / sqrt(s_ii s_jj)`` by the library's one moments-to-correlation step."""
-    var = torch.diagonal(s)
-    none = torch.zeros_like(var, dtype=torch.bool)
-    return _moments.correlation(s, var, var, none, none, symmetric=True)
+    return _moments.correlation(s, torch.diagonal(s))

@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 
-from corrlib._validation import as_float_tensor, check_square, compute_dtype
+from corrlib._validation import as_data, check_square
 
 __all__ = ["effective_rank", "mean_abs_offdiag"]
 
@@ -33,14 +33,14 @@ def mean_abs_offdiag(c: Any) -> torch.Tensor:
         NaN entries (the rows and columns of constant
         features) are left out of the mean; NaN if no off-diagonal entry is finite.
     """
-    t = as_float_tensor(c, "C")
+    t, out_dtype = as_data(c, "C")
     check_square(t, "C")
     d = t.shape[0]
     if d < 2:
         raise ValueError(f"C needs at least 2 features to have off-diagonal entries, got {d}")
     off = t[~torch.eye(d, dtype=torch.bool, device=t.device)].abs()
     # summed in float32 for half precision: a float16 sum of d^2 entries overflows early
-    return off.to(compute_dtype(t.dtype)).nanmean().to(t.dtype)
+    return off.nanmean().to(out_dtype)
 
 
 def effective_rank(c: Any) -> torch.Tensor:
@@ -66,16 +66,16 @@ def effective_rank(c: Any) -> torch.Tensor:
     O. Roy and M. Vetterli, "The effective rank: a measure of effective dimensionality",
     EUSIPCO 2007.
     """
-    t = as_float_tensor(c, "C")
+    t, out_dtype = as_data(c, "C")
     check_square(t, "C")
     if t.shape[0] == 0:
         raise ValueError("C must have at least one feature, got shape (0, 0)")
     if not bool(torch.isfinite(t).all()):
         raise ValueError("C contains NaN or infinite entries; drop those features first")
-    s = torch.linalg.svdvals(t.to(compute_dtype(t.dtype)))
+    s = torch.linalg.svdvals(t)
     total = s.sum()
     if not bool(total > 0):
         raise ValueError("C is the zero matrix; its effective rank is undefined")
     p = s / total
     entropy = -torch.special.xlogy(p, p).sum()
-    return entropy.exp().to(t.dtype)
+    return entropy.exp().to(out_dtype)

@@ -23,7 +23,7 @@ import pytest
 NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"
 LEDGER_NOTEBOOK = NOTEBOOK_DIR / "05_optimization.ipynb"
 COLUMNS = ("claim", "tested in", "measured", "verdict")
-VERDICTS = ("holds", "does not hold", "depends")
+VERDICTS = ("holds", "does not hold", "depends", "inconclusive", "not tested")
 
 _NUMBER = r"[+-]?\d+(?:\.\d+)?(?:e[+-]?\d+)?%?"
 # a paired result "mean +/- SE" is one quotation; then single numbers

@@ -1,5 +1,6 @@
 """Packaging: corrlib depends on what it imports, the extras hold the rest, environment.yml and the
-lock file name the same packages, the version is written once, and the wheel ships py.typed.
+lock file name the same packages, the version is written once, the code's licence (MIT) is
+declared and shipped, and the wheel ships py.typed.
 """
 
 from __future__ import annotations
@@ -114,6 +115,23 @@ def test_version_is_written_once() -> None:
     assert re.fullmatch(r"\d+\.\d+\.\d+", corrlib.__version__)
 
 
+def test_pyproject_declares_the_code_licence() -> None:
+    assert PROJECT["license"] == "MIT"  # an SPDX expression (PEP 639)
+    assert PROJECT["license-files"] == ["LICENSE"]
+    text = (ROOT / "LICENSE").read_text(encoding="utf-8")
+    assert text.startswith("MIT License\n\nCopyright (c) ")
+    assert "Permission is hereby granted, free of charge, to any person" in text
+    assert 'THE SOFTWARE IS PROVIDED "AS IS", WITHOUT WARRANTY OF ANY KIND' in text
+    assert importlib.metadata.metadata("corrlib")["License-Expression"] == "MIT"
+
+
+def test_content_licence_is_cc_by_4() -> None:
+    text = (ROOT / "LICENSE-CONTENT").read_text(encoding="utf-8")
+    assert "https://creativecommons.org/licenses/by/4.0/" in text
+    assert "Creative Commons Attribution 4.0 International Public License" in text
+    assert "Section 8 -- Interpretation." in text  # the full legal text, to its last section
+
+
 def test_wheel_ships_py_typed(tmp_path: Path) -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", str(ROOT), "--no-deps", "--no-build-isolation"]
@@ -129,4 +147,6 @@ def test_wheel_ships_py_typed(tmp_path: Path) -> None:
     assert wheel.name.startswith(f"corrlib-{corrlib.__version__}-")
     names = zipfile.ZipFile(wheel).namelist()
     assert "corrlib/py.typed" in names
+    licence = f"corrlib-{corrlib.__version__}.dist-info/licenses/LICENSE"
+    assert zipfile.ZipFile(wheel).read(licence) == (ROOT / "LICENSE").read_bytes()
     assert not any(n.startswith(("tests/", "tools/", "notebooks/")) for n in names)

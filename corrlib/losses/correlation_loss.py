@@ -21,7 +21,7 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
-from corrlib._validation import as_float_tensor, check_min_samples, compute_dtype
+from corrlib._validation import as_data, check_min_samples
 
 __all__ = ["CorrelationLoss", "correlation_loss"]
 
@@ -73,16 +73,16 @@ def correlation_loss(
         raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
     if not eps > 0:
         raise ValueError(f"eps must be positive, got {eps!r}")
-    p = as_float_tensor(prediction, "prediction")
-    t = as_float_tensor(target, "target")
+    p, p_dtype = as_data(prediction, "prediction")
+    t, t_dtype = as_data(target, "target")
     if p.shape != t.shape or p.ndim not in (1, 2):
         raise ValueError(
             "prediction and target must have the same shape (n,) or (n, k), got "
             f"{tuple(p.shape)} and {tuple(t.shape)}"
         )
     check_min_samples(p, 2, "prediction")
-    out_dtype = torch.promote_types(p.dtype, t.dtype)
-    work = compute_dtype(out_dtype)
+    out_dtype = torch.promote_types(p_dtype, t_dtype)
+    work = torch.promote_types(p.dtype, t.dtype)
     p, t = p.to(work), t.to(work)
     pc = p - p.mean(dim=0)
     tc = t - t.mean(dim=0)
