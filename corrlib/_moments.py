@@ -27,6 +27,7 @@ combined with Chan, Golub and LeVeque's pairwise rule, :func:`merge`.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import torch
@@ -66,8 +67,8 @@ class Moments:
 def head_mean(x: torch.Tensor) -> torch.Tensor:
     """The mean of the first rows of ``x``: the shift of :func:`shifted_moments`."""
     head = x if x.shape[0] <= HEAD_ROWS else x[:HEAD_ROWS]
-    with torch.no_grad():  # any shift gives the same moments: it carries no gradient
-        return head.mean(dim=0)
+    # any shift gives the same moments: it carries no gradient
+    return (head.detach() if head.requires_grad else head).mean(dim=0)
 
 
 def block_rows(d: int) -> int:
@@ -169,9 +170,15 @@ def well_shifted(ss: torch.Tensor, sq: torch.Tensor, dtype: torch.dtype) -> torc
     product of two such sums is a normal number. False for NaN, infinite, zero and constant
     columns (a constant column's ``ss`` is rounding residue, far below ``sq / 4``).
     """
+    lo, hi = _normal_roots(dtype)
+    return (ss.clamp(lo, hi) == ss) & (sq < _MAX_CANCELLATION * ss)
+
+
+@functools.cache
+def _normal_roots(dtype: torch.dtype) -> tuple[float, float]:
+    """``sqrt(tiny)`` and ``sqrt(max)`` of ``dtype``: two numbers whose product is normal."""
     info = torch.finfo(dtype)
-    in_range = ss.clamp(info.tiny**0.5, info.max**0.5) == ss
-    return in_range & (sq < _MAX_CANCELLATION * ss)
+    return info.tiny**0.5, info.max**0.5
 
 
 def merge(a: Moments, b: Moments, mean_a: torch.Tensor, mean_b: torch.Tensor) -> torch.Tensor:
@@ -243,8 +250,7 @@ def _outer_sqrt(a: torch.Tensor, b: torch.Tensor, in_range: bool) -> torch.Tenso
     """``sqrt(a[i] * b[j])`` for every pair, the product form wherever it stays in range."""
     if in_range:
         return torch.sqrt(a[:, None] * b)
-    info = torch.finfo(a.dtype)
-    lo, hi = info.tiny**0.5, info.max**0.5
+    lo, hi = _normal_roots(a.dtype)
     ok_a, ok_b = (a > lo) & (a < hi), (b > lo) & (b < hi)
     if bool(ok_a.all() & ok_b.all()):
         return torch.sqrt(a[:, None] * b)

@@ -75,9 +75,10 @@ def _careful(
 
     ``ok`` flags the columns of ``x`` (then of ``y``) that passed.
     """
-    x, nan_x, inf_x = scan_nonfinite(x, nan_policy, "x")
+    d_x = x.shape[1]
+    x, nan_x, inf_x = _scan_failed(x, ~ok[:d_x], nan_policy, "x")
     if y is not None:
-        y, nan_y, inf_y = scan_nonfinite(y, nan_policy, "y")
+        y, nan_y, inf_y = _scan_failed(y, ~ok[d_x:], nan_policy, "y")
         nan, inf = torch.cat([nan_x, nan_y]), torch.cat([inf_x, inf_y])
     else:
         nan, inf = nan_x, inf_x
@@ -101,12 +102,30 @@ def _careful(
     grad = x.requires_grad or (y is not None and y.requires_grad)
     if bool((failed & ~constant).any()) or (grad and bool(bad.any())):
         m = _exactly_centred(x, y, bad, rows)
-    d_x = x.shape[1]
     if y is None:
         r = _moments.correlation(m.cross, m.ss_x, bad_x=bad)
     else:
         r = _moments.correlation(m.cross, m.ss_x, m.ss_y, bad_x=bad[:d_x], bad_y=bad[d_x:])
     return r, nan
+
+
+def _scan_failed(
+    t: torch.Tensor, failed: torch.Tensor, nan_policy: str, name: str
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """:func:`~corrlib._validation.scan_nonfinite` of the columns flagged in ``failed`` only.
+
+    A column that passed the check has a finite sum of squares, so it holds no NaN and no
+    infinity: only the failed columns (usually few) are read again.
+    """
+    nan = torch.zeros_like(failed)
+    inf = torch.zeros_like(failed)
+    index = torch.nonzero(failed).squeeze(1)
+    if index.numel() == 0:
+        return t, nan, inf
+    columns, nan[index], inf[index] = scan_nonfinite(t[:, index], nan_policy, name)
+    if bool(inf.any()):  # infinities are replaced by zero in a copy, as scan_nonfinite does
+        t = t.index_copy(1, index, columns)
+    return t, nan, inf
 
 
 def _exactly_centred(

@@ -169,7 +169,7 @@ def correlate(
     r, nan = _pearson.pearson_matrix(xt, yt, nan_policy=nan_policy, rows=chunk_size, notes=notes)
     if nan_policy == "omit" and nan is not None and bool(nan[0].any() | nan[1].any()):
         r = _pairwise.pairwise_complete(r, xt, yt, nan[0], nan[1], "pearson", notes)
-    return r.to(out_dtype)
+    return r if r.dtype == out_dtype else r.to(out_dtype)
 
 
 def _spearman(
@@ -240,7 +240,8 @@ def _as_matrix(x: Any, name: str, method: Method) -> tuple[torch.Tensor, torch.d
     out = result_dtype(t.dtype)
     if method == "spearman" and not t.is_floating_point():
         return t, out
-    return t.to(compute_dtype(t.dtype)), out
+    work = compute_dtype(t.dtype)
+    return (t if t.dtype == work else t.to(work)), out
 
 
 def _mask(r: torch.Tensor, bad_rows: torch.Tensor, bad_cols: torch.Tensor) -> torch.Tensor:
