@@ -278,3 +278,46 @@ def test_at_most_30_ops_and_one_host_sync_per_call(n: int, d: int) -> None:
                 call()
         assert len(ops.names) <= 30, ops.names
         assert ops.names.count("aten._local_scalar_dense.default") <= 1, ops.names
+
+
+@pytest.mark.parametrize(("n", "d"), [(256, 16), (20_000, 64)])
+def test_one_nan_under_propagate_multiplies_once(n: int, d: int) -> None:
+    clean = _data(n, d)
+    holed = clean.clone()
+    holed[n // 2, 3] = float("nan")
+    counts = []
+    for x in (clean, holed):
+        with _Ops() as ops:
+            r = corrlib.corr_matrix(x)
+        counts.append(sum(name.startswith(("aten.mm", "aten.addmm")) for name in ops.names))
+    assert counts[1] == counts[0], counts
+    assert torch.isnan(r[3]).all() and torch.isnan(r[:, 3]).all()
+    others = [i for i in range(d) if i != 3]
+    expected = corrlib.corr_matrix(clean[:, others])
+    torch.testing.assert_close(r[others][:, others], expected)
+
+
+class _BigOutputs(TorchDispatchMode):
+    """Counts the ops whose output is at least as large as the data (passes over the data)."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__()
+        self.size, self.names = size, []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        if isinstance(out, torch.Tensor) and out.numel() >= self.size:
+            self.names.append(str(func))
+        return out
+
+
+def test_one_nan_reads_the_data_no_more_often_than_clean_data() -> None:
+    clean = _data(20_000, 64)
+    holed = clean.clone()
+    holed[7, 5] = float("nan")
+    passes = []
+    for x in (clean, holed):
+        with _BigOutputs(x.numel()) as mode:
+            corrlib.corr_matrix(x)
+        passes.append(mode.names)
+    assert passes[1] == passes[0], passes
