@@ -42,7 +42,11 @@ def pearson_matrix(
     stacked = y is not None and d_x + y.shape[1] <= STACK_COLUMNS
     left = torch.cat([x, y], dim=1) if stacked else x
     right = None if stacked else y
-    m = _moments.shifted_moments(left, right, rows=rows)
+    grad = left.requires_grad or (right is not None and right.requires_grad)
+    # the product needs no autograd graph: its gradient is written out in _WithGradient
+    m = _moments.shifted_moments(
+        left.detach() if grad else left, None if right is None else right.detach(), rows=rows
+    )
     ok = _moments.well_shifted(m.ss_x, m.sq_x, m.dtype)
     if right is not None:
         ok = torch.cat([ok, _moments.well_shifted(m.ss_y, m.sq_y, m.dtype)])
@@ -54,11 +58,65 @@ def pearson_matrix(
             r = _moments.correlation(m.cross[:d_x, d_x:], ss_x, ss_y, in_range=True)
         else:
             r = _moments.correlation(m.cross, m.ss_x, in_range=True)
+        if grad:
+            r = _WithGradient.apply(x, y, r)
         return r, None
     r, nan = _careful(left, right, m, ok, nan_policy, rows, notes, "x" if y is None else "x or y")
     if stacked:
         r = r[:d_x, d_x:]
     return r, (nan[:d_x], nan[d_x:] if y is not None else nan)
+
+
+class _WithGradient(torch.autograd.Function):
+    """The correlation matrix ``r`` of ``x`` (with ``y``), computed without autograd, given
+    its gradient.
+
+    With standardised columns ``z = (x - mean) / |x - mean|`` the matrix is ``r = z_x^T z_y``.
+    For an upstream gradient ``G`` the chain rule gives ``dz_x = z_y G^T`` (``z (G + G^T)``
+    for ``x`` with itself, whose diagonal is the constant 1), and each column's
+    standardisation passes on the part of ``dz`` orthogonal to ``z``, divided by
+    ``|x - mean|`` and centred. The backward pass is made of differentiable operations on
+    ``x``, ``y`` and the saved result, so second derivatives work too.
+    """
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, y: torch.Tensor | None, r: torch.Tensor) -> torch.Tensor:
+        out = r.clone()
+        ctx.save_for_backward(x, y, out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        x, y, r = ctx.saved_tensors
+        z_x, norm_x = _standardised(x)
+        if y is None:
+            g = grad + grad.T
+            g = g - torch.diag_embed(g.diagonal())
+            return _through_standardisation(z_x @ g, z_x, (r * g).sum(0), norm_x), None, None
+        z_y, norm_y = _standardised(y)
+        weighted = r * grad
+        grad_x = grad_y = None
+        if ctx.needs_input_grad[0]:
+            grad_x = _through_standardisation(z_y @ grad.T, z_x, weighted.sum(1), norm_x)
+        if ctx.needs_input_grad[1]:
+            grad_y = _through_standardisation(z_x @ grad, z_y, weighted.sum(0), norm_y)
+        return grad_x, grad_y, None
+
+
+def _standardised(t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Columns centred and scaled to unit length, and their lengths before scaling."""
+    centred = t - t.mean(dim=0)
+    norm = torch.linalg.vector_norm(centred, dim=0)
+    return centred / norm, norm
+
+
+def _through_standardisation(
+    dz: torch.Tensor, z: torch.Tensor, along_z: torch.Tensor, norm: torch.Tensor
+) -> torch.Tensor:
+    """The gradient with respect to the data, from the gradient ``dz`` with respect to their
+    standardised columns ``z`` (``along_z`` = each column's ``z . dz``)."""
+    centred = (dz - z * along_z) / norm
+    return centred - centred.mean(dim=0)
 
 
 def _careful(
