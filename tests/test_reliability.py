@@ -321,3 +321,35 @@ def test_one_nan_reads_the_data_no_more_often_than_clean_data() -> None:
             corrlib.corr_matrix(x)
         passes.append(mode.names)
     assert passes[1] == passes[0], passes
+
+
+@pytest.mark.parametrize(
+    ("n", "d_x", "d_y"), [(40, 5, None), (40, 5, 3), (300, 40, 50), (3000, 6, None)]
+)
+@pytest.mark.parametrize("offset", [0.0, 1e3])
+def test_gradient_equals_torch_corrcoefs(n: int, d_x: int, d_y: int | None, offset: float) -> None:
+    g = torch.Generator().manual_seed(n + d_x)
+    x = (torch.randn(n, d_x, generator=g, dtype=torch.float64) + offset).requires_grad_()
+    y = None if d_y is None else torch.randn(n, d_y, generator=g, dtype=torch.float64)
+    y = None if y is None else y.requires_grad_()
+    ours = corrlib.corr_matrix(x, y)
+    both = x if y is None else torch.cat([x, y], dim=1)
+    reference = torch.corrcoef(both.T)
+    if y is not None:
+        reference = reference[:d_x, d_x:]
+    weights = torch.randn(ours.shape, generator=g, dtype=torch.float64)
+    inputs = (x,) if y is None else (x, y)
+    got = torch.autograd.grad((ours * weights).sum(), inputs)
+    want = torch.autograd.grad((reference * weights).sum(), inputs)
+    for a, b in zip(got, want, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-7, atol=1e-9)
+
+
+def test_second_derivatives_of_the_matrix_and_the_cross_block() -> None:
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn(12, 3, generator=g, dtype=torch.float64, requires_grad=True)
+    y = torch.randn(12, 2, generator=g, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradgradcheck(lambda a: corrlib.corr_matrix(a), (x,))
+    assert torch.autograd.gradgradcheck(lambda a, b: corrlib.corr_matrix(a, b), (x, y))
+    only_x = lambda a: corrlib.corr_matrix(a, y.detach())  # noqa: E731
+    assert torch.autograd.gradcheck(only_x, (x,))
