@@ -35,6 +35,14 @@ _CENTRE_ROWS = 128
 class RunningCorrelation(StreamingStatistic):
     """Streaming Pearson correlation matrix of ``num_features`` features.
 
+    The means and co-moments are accumulated in float64 (float32 on devices without float64,
+    such as Apple's MPS), whatever a parent model is cast to; :meth:`set_dtype` changes that.
+    Like :class:`corrlib.streaming_cka.MinibatchCKA` it is a module whose buffers are its whole
+    state: :meth:`merge` folds another state in, :meth:`sync` pools those of every
+    ``torch.distributed`` rank (:meth:`unsync` undoes it), calling it (``rc(batch)``) updates
+    it and returns the correlation of that batch alone, and ``state_dict`` /
+    ``load_state_dict`` save and restore it with its result dtype.
+
     Parameters
     ----------
     num_features : int
@@ -47,14 +55,6 @@ class RunningCorrelation(StreamingStatistic):
         accumulate float32 data in double precision.
     device : torch.device or str, optional
         Where the state lives. A fresh state moves to the device of the first batch.
-
-    The means and co-moments are accumulated in float64 (float32 on devices without float64,
-    such as Apple's MPS), whatever a parent model is cast to; :meth:`set_dtype` changes that.
-    Like :class:`corrlib.streaming_cka.MinibatchCKA` it is a module whose buffers are its whole
-    state: :meth:`merge` folds another state in, :meth:`sync` pools those of every
-    ``torch.distributed`` rank (:meth:`unsync` undoes it), calling it (``rc(batch)``) updates
-    it and returns the correlation of that batch alone, and ``state_dict`` /
-    ``load_state_dict`` save and restore it with its result dtype.
 
     Attributes
     ----------
