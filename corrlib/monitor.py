@@ -34,6 +34,10 @@ class FeatureCorrelationMonitor:
     summaries (:mod:`corrlib.summaries`) and starts again. It is a
     :func:`corrlib.training.fit` callback.
 
+    By default it measures the model as it is after each epoch, on a given loader (one model,
+    the same inputs every epoch); ``measure="pooled"`` pools the epoch's training batches
+    instead, taken from a model that changes from batch to batch.
+
     Parameters
     ----------
     model : nn.Module
@@ -41,21 +45,30 @@ class FeatureCorrelationMonitor:
     layers : str or iterable of str
         Layer names from ``model.named_modules()``.
     loader : iterable of (inputs, targets), optional
-        Where the activations come from:
+        The inputs to measure on (e.g. the validation loader), needed by
+        ``measure="after_epoch"``. Its batches are ``(inputs, ...)`` tuples or bare input
+        tensors.
+    measure : {"after_epoch", "pooled"}, optional
+        How an epoch is measured:
 
-        * ``None`` (default): the training batches of the epoch, as the model trains (only
-          forward passes in training mode are recorded, so validation passes are left out).
-          The hooks must be attached: pass the monitor to ``fit(callbacks=[monitor])``, which
-          attaches it for the run, or use ``with monitor:``.
-        * a loader (e.g. the validation loader): at each call the monitor runs the model over it
-          in eval mode, without gradients, and measures the model as it is at that moment.
-          Its batches are ``(inputs, ...)`` tuples or bare input tensors.
+        * ``"after_epoch"`` (the default): at each call the monitor runs the model over
+          ``loader`` in eval mode, without gradients, and measures the model as it is at that
+          moment.
+        * ``"pooled"``: the training batches of the epoch, as the model trains (only forward
+          passes in training mode are recorded, so validation passes are left out); no
+          ``loader``. The hooks must be attached: pass the monitor to
+          ``fit(callbacks=[monitor])``, which attaches it for the run, or use ``with monitor:``.
+
+        Deprecated: without a loader and without ``measure`` the monitor measures
+        ``"pooled"`` with a :class:`FutureWarning`; pass a loader, or ``measure="pooled"``.
     spatial : {"positions", "mean"}
         How convolutional outputs ``(N, C, H, W)`` become features; see
         :func:`as_feature_matrix`. Features are channels in both cases.
 
     Attributes
     ----------
+    measure : {"after_epoch", "pooled"}
+        How the epochs are measured.
     epochs : list[int]
         The epochs measured, in order.
     matrices : dict[str, list[Tensor]]
@@ -71,12 +84,18 @@ class FeatureCorrelationMonitor:
     Constant features are counted in ``n_constant`` instead of raising a
     :class:`~corrlib.ConstantInputWarning` every epoch.
 
+    Raises
+    ------
+    ValueError
+        For ``measure="after_epoch"`` without a loader, ``measure="pooled"`` with one, or
+        another ``measure``.
+
     Examples
     --------
-    >>> monitor = FeatureCorrelationMonitor(model, ["act1"])   # doctest: +SKIP
+    >>> monitor = FeatureCorrelationMonitor(model, ["act1"], val_loader)  # doctest: +SKIP
     >>> fit(model, train_loader, val_loader, epochs=5, optimizer=opt,
-    ...     callbacks=[monitor])                               # doctest: +SKIP
-    >>> monitor.as_dataframe()                                 # doctest: +SKIP
+    ...     callbacks=[monitor])                                          # doctest: +SKIP
+    >>> monitor.as_dataframe()                                            # doctest: +SKIP
     """
 
     def __init__(
@@ -85,10 +104,12 @@ class FeatureCorrelationMonitor:
         layers: str | Iterable[str],
         loader: Iterable[Any] | None = None,
         *,
+        measure: Literal["after_epoch", "pooled"] | None = None,
         spatial: Literal["positions", "mean"] = "positions",
     ) -> None:
         if spatial not in ("positions", "mean"):
             raise ValueError(f"spatial must be 'positions' or 'mean', got {spatial!r}")
+        self.measure = _measure(measure, loader)
         self.model = model
         self._recorder = ActivationRecorder(model, layers, on_output=self._fold)
         self.modules = self._recorder.modules
@@ -125,7 +146,7 @@ class FeatureCorrelationMonitor:
         self._recorder.clear()
 
     def __enter__(self) -> FeatureCorrelationMonitor:
-        if self.loader is None:
+        if self.measure == "pooled":
             self._attach(training_only=True)
         return self
 
@@ -161,14 +182,15 @@ class FeatureCorrelationMonitor:
         The signature is the one of a :func:`~corrlib.training.fit` callback; ``history`` and
         ``model`` are not used.
         """
-        if self.loader is not None:
+        if self.measure == "after_epoch":
             self._running.clear()
             self._run_loader()
         missing = [n for n in self.layers if n not in self._running or self._running[n].n < 2]
         if missing:
             raise RuntimeError(
                 f"fewer than 2 samples recorded for layers {missing}; pass the monitor to "
-                "fit(callbacks=...), use it as a context manager, or give it a loader"
+                "fit(callbacks=...) or use it as a context manager (measure='pooled'), or give "
+                "it a loader"
             )
         self.epochs.append(int(epoch))
         for name in self.layers:
@@ -217,3 +239,27 @@ class FeatureCorrelationMonitor:
                 "effective_rank",
             ],
         )
+
+
+def _measure(measure: str | None, loader: Iterable[Any] | None) -> str:
+    """The measurement asked for, checked against the loader (``None``: the default)."""
+    if measure not in (None, "after_epoch", "pooled"):
+        raise ValueError(f"measure must be 'after_epoch' or 'pooled', got {measure!r}")
+    if measure is None and loader is None:
+        warnings.warn(
+            "FeatureCorrelationMonitor without a loader pools the epoch's training batches, "
+            "from a model that changes as it trains; pass a loader to measure the model after "
+            "each epoch (the default), or measure='pooled' to keep this behaviour",
+            FutureWarning,
+            stacklevel=3,
+        )
+        return "pooled"
+    measure = "after_epoch" if measure is None else measure
+    if measure == "after_epoch" and loader is None:
+        raise ValueError(
+            "measure='after_epoch' needs a loader to run the model over; pass one, or "
+            "measure='pooled' to pool the training batches"
+        )
+    if measure == "pooled" and loader is not None:
+        raise ValueError("measure='pooled' records the training batches; it takes no loader")
+    return measure

@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Mapping
 from typing import Any
 
 import torch
-from torch import nn
 
-from corrlib import _moments, _stream_state
-from corrlib._stream_state import state_update
+from corrlib import _moments
+from corrlib._stateful import DTYPES, Description, StreamingStatistic, dtype_code, state_update
 from corrlib._validation import as_data, check_ndim, compute_dtype, constant_columns
 from corrlib._warnings import ConstantInputWarning
 
@@ -32,8 +32,16 @@ from corrlib._warnings import ConstantInputWarning
 _CENTRE_ROWS = 128
 
 
-class RunningCorrelation(nn.Module):
+class RunningCorrelation(StreamingStatistic):
     """Streaming Pearson correlation matrix of ``num_features`` features.
+
+    The means and co-moments are accumulated in float64 (float32 on devices without float64,
+    such as Apple's MPS), whatever a parent model is cast to; :meth:`set_dtype` changes that.
+    Like :class:`corrlib.streaming_cka.MinibatchCKA` it is a module whose buffers are its whole
+    state: :meth:`merge` folds another state in, :meth:`sync` pools those of every
+    ``torch.distributed`` rank (:meth:`unsync` undoes it), calling it (``rc(batch)``) updates
+    it and returns the correlation of that batch alone, and ``state_dict`` /
+    ``load_state_dict`` save and restore it with its result dtype.
 
     Parameters
     ----------
@@ -90,26 +98,26 @@ class RunningCorrelation(nn.Module):
         self.follows_data = dtype is None
         self.result_dtype = torch.get_default_dtype() if dtype is None else dtype
         self.state_dtype = compute_dtype(self.result_dtype)
-        self._fresh_buffers(torch.device("cpu") if device is None else torch.device(device))
+        self._empty_state(torch.device("cpu") if device is None else torch.device(device))
 
     @state_update
-    def _fresh_buffers(self, device: torch.device) -> None:
+    def _empty_state(self, device: torch.device) -> None:
         """The state of no rows, on ``device`` (allocated there explicitly, not on torch's
-        default device; ordinary tensors even inside inference mode)."""
+        default device; ordinary tensors even inside inference mode). Every state is merged
+        by :meth:`_fold` (Chan's rule)."""
         d, kw = self.num_features, {"dtype": self.state_dtype, "device": device}
-        acc = {"dtype": _accumulator_dtype(device), "device": device}
-        self.register_buffer("count", torch.zeros((), dtype=torch.int64, device=device))
+        self.add_state("count", torch.zeros((), dtype=torch.int64, device=device))
         # The state describes z = (x - shift) / scale; scale is a power of two (exact).
-        self.register_buffer("shift", torch.zeros(d, **kw))
-        self.register_buffer("scale", torch.ones(d, **kw))
-        # Mean and co-moments are accumulated in float64 whatever the data's dtype: summing
+        self.add_state("shift", torch.zeros(d, **kw))
+        self.add_state("scale", torch.ones(d, **kw))
+        # Mean and co-moments are accumulators (float64) whatever the data's dtype: summing
         # thousands of batch co-moments in float32 would drift by sqrt(batches) * eps.
-        self.register_buffer("shifted_mean", torch.zeros(d, **acc))
-        self.register_buffer("comoment", torch.zeros(d, d, **acc))
+        self.add_state("shifted_mean", torch.zeros(d, device=device), accumulator=True)
+        self.add_state("comoment", torch.zeros(d, d, device=device), accumulator=True)
         # Constancy is tracked exactly: the first value seen per feature, and whether any
         # later value differed from it (no variance threshold involved).
-        self.register_buffer("reference", torch.zeros(d, **kw))
-        self.register_buffer("varies", torch.zeros(d, dtype=torch.bool, device=device))
+        self.add_state("reference", torch.zeros(d, **kw))
+        self.add_state("varies", torch.zeros(d, dtype=torch.bool, device=device))
         # (scaled, shifted) of the frame, read once per frame rather than once per batch
         self._frame_flags: tuple[bool, bool] | None = None
 
@@ -121,16 +129,28 @@ class RunningCorrelation(nn.Module):
     @property
     def mean(self) -> torch.Tensor:
         """Running mean of every feature, shape ``(d,)``, in the state's dtype."""
-        wide = self.shift.double() + self.shifted_mean.double() * self.scale.double()
+        acc = self.comoment.dtype
+        wide = self.shift.to(acc) + self.shifted_mean * self.scale.to(acc)
         return wide.to(self.state_dtype)
 
     def extra_repr(self) -> str:
         return f"num_features={self.num_features}, n={self.n}, dtype={self.state_dtype}"
 
-    def reset(self) -> RunningCorrelation:
-        """Forget every row seen (the state returns to its freshly constructed values)."""
-        self._fresh_buffers(self.comoment.device)
-        return self
+    def _has_data(self) -> bool:
+        return self.n > 0
+
+    def _form(self) -> tuple[int, ...]:
+        return (self.num_features, dtype_code(self.state_dtype))
+
+    def _take(self, other: Description) -> None:
+        """Check the width; an empty state following the data takes the other's dtypes."""
+        num_features, state_code = other.form
+        if num_features != self.num_features:
+            raise ValueError(
+                f"cannot merge states of {num_features} and {self.num_features} features"
+            )
+        if other.has_data and self.n == 0 and self.follows_data:
+            self._adopt_dtype(other.result_dtype, compute=DTYPES[state_code])
 
     @state_update
     def update(self, batch: Any) -> RunningCorrelation:
@@ -142,6 +162,7 @@ class RunningCorrelation(nn.Module):
             If the batch is not 2-D or has the wrong width, or lives on another device than a
             state that already holds data.
         """
+        self._check_unsynced("updating")
         x, out_dtype = as_data(batch, "batch")
         check_ndim(x, 2, "batch")
         if x.shape[1] != self.num_features:
@@ -166,39 +187,12 @@ class RunningCorrelation(nn.Module):
             self._choose_frame(x)
         if fresh or not bool(self.varies.all()):  # nothing to learn once all vary
             self._track_constancy(x[0], ~constant_columns(x))
-        self._fold(x.shape[0], *self._frame_moments(x))
-        return self
-
-    @state_update
-    def merge(self, other: RunningCorrelation) -> RunningCorrelation:
-        """Fold ``other``'s state into this one, in place, and return ``self``.
-
-        The result is the state of the pooled rows, whatever the order of merging.
-        """
-        if not isinstance(other, RunningCorrelation):
-            raise TypeError(f"can only merge a RunningCorrelation, got {type(other).__name__}")
-        if other.num_features != self.num_features:
-            raise ValueError(
-                f"cannot merge states of {other.num_features} and {self.num_features} features"
-            )
-        if other.n == 0:
-            return self
-        if self.n == 0 and self.follows_data:
-            self._adopt_dtype(other.result_dtype, compute=other.state_dtype)
-        device, dtype, acc = self.comoment.device, self.state_dtype, self.comoment.dtype
-        self._fold_state(
-            other.n,
-            other.shift.to(device, dtype),
-            other.scale.to(device, dtype),
-            other.shifted_mean.to(device, acc),
-            other.comoment.to(device, acc),
-            other.reference.to(device, dtype),
-            other.varies.to(device),
-        )
+        self._add_moments(x.shape[0], *self._frame_moments(x))
         return self
 
     def covariance(self, correction: int = 1) -> torch.Tensor:
         """Covariance matrix of the rows seen, dividing by ``n - correction``."""
+        self._check_has_data("covariance")
         if self.n - correction <= 0:
             raise ValueError(f"covariance needs more than {correction} rows, got n={self.n}")
         scale = self.scale.to(self.comoment.dtype)
@@ -218,9 +212,12 @@ class RunningCorrelation(nn.Module):
 
         Raises
         ------
+        RuntimeError
+            Before any update (no rows seen).
         ValueError
-            If fewer than 2 rows have been seen.
+            If only 1 row has been seen.
         """
+        self._check_has_data("compute")
         if self.n < 2:
             raise ValueError(f"a correlation needs at least 2 rows, got n={self.n}")
         constant = ~self.varies
@@ -242,47 +239,6 @@ class RunningCorrelation(nn.Module):
             )
         bad = constant | ~torch.isfinite(self.shifted_mean)
         return _moments.correlation(self.comoment, ss, bad_x=bad).to(self.result_dtype)
-
-    @state_update
-    def sync(self, group: Any = None) -> RunningCorrelation:
-        """Replace this state by the pooled state of every rank of a ``torch.distributed`` group.
-
-        Every rank must call it (it is a collective); afterwards all ranks hold the same
-        state, that of all their rows together (merged in rank order, so the result is
-        identical on every rank). Without an initialised process group it does nothing. Works
-        on the gloo backend (CPU) and on NCCL (state on the GPU). Call it once, right before
-        :meth:`compute`: a second call would count every row again.
-        """
-        if _stream_state.distributed_world(group) is None:
-            return self
-        device = self.comoment.device
-        header = [self.n, _stream_state.dtype_code(self.result_dtype)]
-        headers = _stream_state.gather_headers(header, device, group)
-        parts = [self.shift, self.scale, self.shifted_mean, self.comoment.flatten()]
-        parts += [self.reference, self.varies.to(self.comoment.dtype)]
-        flats = _stream_state.gather_flat(torch.cat([p.to(torch.float64) for p in parts]), group)
-        self.reset()
-        codes = [code for count, code in headers if count > 0]
-        if self.follows_data and codes:
-            # every rank ends with the same dtype: the promotion of those of the ranks with data
-            self._adopt_dtype(_stream_state.promoted(codes))
-        d, low, acc = self.num_features, self.state_dtype, self.comoment.dtype
-        for (count, _), state in zip(headers, flats, strict=True):
-            if count == 0:
-                continue
-            shift, scale, mean, comoment, reference, varies = _stream_state.split(
-                state, [d, d, d, d * d, d, d]
-            )
-            self._fold_state(
-                count,
-                shift.to(low),
-                scale.to(low),
-                mean.to(acc),
-                comoment.view(d, d).to(acc),
-                reference.to(low),
-                varies != 0,
-            )
-        return self
 
     def _adopt_dtype(self, dtype: torch.dtype, compute: torch.dtype | None = None) -> None:
         """Let an empty state take the dtype of the data it is about to receive."""
@@ -309,7 +265,7 @@ class RunningCorrelation(nn.Module):
         # largest distance from the shift (a feature with a NaN or an infinity is NaN anyway)
         low, high = head.amin(dim=0), head.amax(dim=0)
         spread = torch.nan_to_num(torch.maximum(high - shift, shift - low), nan=0.0, posinf=0.0)
-        power = torch.floor(torch.log2(spread.double()))
+        power = torch.floor(torch.log2(spread.to(self.comoment.dtype)))
         outside = (spread > 0) & ((power < -40) | (power > 40))
         limit = math.floor(math.log2(torch.finfo(self.state_dtype).max)) - 8  # 1/scale exact
         power = torch.where(outside, power.clamp(-limit, limit), torch.zeros_like(power))
@@ -343,36 +299,32 @@ class RunningCorrelation(nn.Module):
         mean = (c - frame).to(acc) + m.sums_x.to(acc) / x.shape[0]
         return mean, m.cross
 
-    def _fold_state(
-        self,
-        n: int,
-        shift: torch.Tensor,
-        scale: torch.Tensor,
-        shifted_mean: torch.Tensor,
-        comoment: torch.Tensor,
-        reference: torch.Tensor,
-        varies: torch.Tensor,
-    ) -> None:
-        """Merge a state given in its own frame (shift, scale) into this one."""
+    def _fold(self, other: Mapping[str, torch.Tensor]) -> None:
+        """Merge the states of other rows, given in their own frame (shift, scale), into this
+        one (Chan, Golub and LeVeque's rule, after a change of frame)."""
+        n = int(other["count"])
         if n == 0:
             return
+        low, acc = self.state_dtype, self.comoment.dtype
+        shift, scale = other["shift"].to(low), other["scale"].to(low)
         if self.n == 0:
             self.shift.copy_(shift)
             self.scale.copy_(scale)
             self._frame_flags = None
-        acc = self.comoment.dtype
         own_scale = self.scale.to(acc)
         ratio = scale.to(acc) / own_scale
         # shift - self.shift is exact (Sterbenz) for shifts within a factor 2 of each other
-        mean = ((shift - self.shift).to(acc) + shifted_mean * scale.to(acc)) / own_scale
+        shifted_mean = other["shifted_mean"].to(acc) * scale.to(acc)
+        mean = ((shift - self.shift).to(acc) + shifted_mean) / own_scale
+        comoment = other["comoment"].to(acc)
         if not bool((ratio == 1).all()):
             comoment = comoment * torch.outer(ratio, ratio)
-        self._track_constancy(reference, varies)
-        self._fold(n, mean, comoment)
+        self._track_constancy(other["reference"].to(low), other["varies"])
+        self._add_moments(n, mean, comoment)
 
     def _track_constancy(self, reference: torch.Tensor, varies: torch.Tensor) -> None:
         """Take in the first values and the ``varies`` flags of rows about to be folded in
-        (call it before :meth:`_fold`): a feature varies once any value differs from the
+        (call it before :meth:`_add_moments`): a feature varies once any value differs from the
         first one this state saw."""
         if self.n == 0:
             self.reference.copy_(reference)
@@ -380,7 +332,7 @@ class RunningCorrelation(nn.Module):
         else:
             self.varies |= varies | (reference != self.reference)
 
-    def _fold(self, n_b: int, mean: torch.Tensor, comoment: torch.Tensor) -> None:
+    def _add_moments(self, n_b: int, mean: torch.Tensor, comoment: torch.Tensor) -> None:
         """Merge ``n_b`` rows with this mean and co-moment (in this state's frame) into the
         state, in place (Chan, Golub and LeVeque's rule).
 
@@ -397,8 +349,3 @@ class RunningCorrelation(nn.Module):
             self.comoment.addr_(diff, diff, alpha=n_a * n_b / n)
         self.shifted_mean.add_(diff, alpha=n_b / n)
         self.count.fill_(n)
-
-
-def _accumulator_dtype(device: torch.device) -> torch.dtype:
-    """float64, except on Apple's MPS devices, which have none."""
-    return torch.float32 if device.type == "mps" else torch.float64

@@ -1,9 +1,9 @@
 """Linear CKA over mini-batches: :class:`MinibatchCKA`, the stream form of
 :func:`corrlib.similarity.linear_cka` (also importable as ``corrlib.similarity.MinibatchCKA``).
 
-Like :class:`corrlib.RunningCorrelation` it is a module whose buffers are its whole state,
-updated outside inference mode and pooled across ``torch.distributed`` ranks by the helpers
-the two share (:mod:`corrlib._stream_state`).
+Like :class:`corrlib.RunningCorrelation` it is a module whose buffers are its whole state; the
+two share their base (:mod:`corrlib._stateful`): merging, syncing across ``torch.distributed``
+ranks, calling, the accumulators' dtype and saving.
 """
 
 from __future__ import annotations
@@ -12,9 +12,7 @@ import warnings
 from typing import Any
 
 import torch
-from torch import nn
 
-from corrlib import _stream_state
 from corrlib._cka_kernel import (
     as_rep_list,
     check_sample_counts,
@@ -28,14 +26,14 @@ from corrlib._cka_kernel import (
     unscaled,
     varies,
 )
-from corrlib._stream_state import state_update
+from corrlib._stateful import Description, StreamingStatistic, state_update
 from corrlib._validation import as_real_tensor
 from corrlib._warnings import ConstantInputWarning
 
 __all__ = ["MinibatchCKA"]
 
 
-class MinibatchCKA(nn.Module):
+class MinibatchCKA(StreamingStatistic):
     """Linear CKA accumulated over mini-batches (Nguyen, Raghu and Kornblith, 2021).
 
     For each batch the unbiased HSIC (Song et al., 2012) of every pair is computed; the
@@ -53,8 +51,11 @@ class MinibatchCKA(nn.Module):
     the sums of the per-batch HSIC terms (float64), which representations varied within some
     batch, and the batch and sample counts. States of disjoint data therefore add up:
     :meth:`merge` folds another state in, :meth:`sync` pools the states of every
-    ``torch.distributed`` rank, and ``state_dict`` / ``load_state_dict`` save and restore it
-    (also into a fresh ``MinibatchCKA()``, which takes the saved shapes).
+    ``torch.distributed`` rank (:meth:`unsync` undoes it), calling it (``acc(x, y)``) updates
+    it and returns the CKA of that batch alone, and ``state_dict`` / ``load_state_dict`` save
+    and restore it (also into a fresh ``MinibatchCKA()``, which takes the saved shapes). The
+    sums are float64 (float32 on devices without it) whatever a parent model is cast to;
+    :meth:`set_dtype` changes that.
 
     Attributes
     ----------
@@ -84,10 +85,7 @@ class MinibatchCKA(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self._empty(torch.device("cpu"))  # explicitly: not torch's default device
-        self._single: bool | None = None
-        self._symmetric: bool | None = None
-        self.result_dtype = torch.get_default_dtype()
+        self._empty_state(torch.device("cpu"))  # explicitly: not torch's default device
 
     # -- state -----------------------------------------------------------------------------
 
@@ -109,31 +107,46 @@ class MinibatchCKA(nn.Module):
     def extra_repr(self) -> str:
         return f"shape={self.shape}, n_batches={self.n_batches}, n_samples={self.n_samples}"
 
-    def reset(self) -> MinibatchCKA:
-        """Forget every batch seen (the state returns to that of ``MinibatchCKA()``)."""
-        self._empty(self.cross.device)
-        self._single = self._symmetric = None
-        self.result_dtype = torch.get_default_dtype()
-        return self
-
     @state_update
-    def _empty(self, device: torch.device) -> None:
-        """The state of no batches, on ``device`` (ordinary tensors, even in inference mode)."""
-        self.register_buffer("batch_count", torch.zeros((), dtype=torch.int64, device=device))
-        self.register_buffer("sample_count", torch.zeros((), dtype=torch.int64, device=device))
+    def _empty_state(self, device: torch.device) -> None:
+        """The state of no batches and no form, on ``device`` (ordinary tensors, even in
+        inference mode). Every state merges by a sum or a logical or."""
+        self.add_state(
+            "batch_count", torch.zeros((), dtype=torch.int64, device=device), merge="sum"
+        )
+        self.add_state(
+            "sample_count", torch.zeros((), dtype=torch.int64, device=device), merge="sum"
+        )
         self._resize(0, 0, device)
+        self._single: bool | None = None
+        self._symmetric: bool | None = None
+        self.result_dtype = torch.get_default_dtype()
 
     @state_update
     def _resize(self, k: int, m: int, device: torch.device) -> None:
-        """Empty sums for ``k`` x ``m`` representations on ``device``."""
-        f64 = torch.float64
-        self.register_buffer("cross", torch.zeros(k, m, dtype=f64, device=device))
-        self.register_buffer("self_x", torch.zeros(k, dtype=f64, device=device))
-        self.register_buffer("self_y", torch.zeros(m, dtype=f64, device=device))
-        self.register_buffer("varies_x", torch.zeros(k, dtype=torch.bool, device=device))
-        self.register_buffer("varies_y", torch.zeros(m, dtype=torch.bool, device=device))
-        self.batch_count = self.batch_count.to(device)
-        self.sample_count = self.sample_count.to(device)
+        """Empty sums for ``k`` x ``m`` representations on ``device`` (accumulators)."""
+        for name, shape in (("cross", (k, m)), ("self_x", (k,)), ("self_y", (m,))):
+            self.add_state(name, torch.zeros(shape, device=device), merge="sum", accumulator=True)
+        for name, size in (("varies_x", k), ("varies_y", m)):
+            self.add_state(name, torch.zeros(size, dtype=torch.bool, device=device), merge="any")
+
+    def _has_data(self) -> bool:
+        return self.n_batches > 0
+
+    def _form(self) -> tuple[int, ...]:
+        return (*self.shape, *self._flags())
+
+    def _take(self, other: Description) -> None:
+        """Check the form; an empty state takes it. The result dtype is the promotion."""
+        if not other.has_data:
+            return
+        k, m, single, symmetric = other.form
+        self._adopt_form(bool(single), bool(symmetric), (k, m))
+        self.result_dtype = (
+            other.result_dtype
+            if self.n_batches == 0
+            else torch.promote_types(self.result_dtype, other.result_dtype)
+        )
 
     def _check_form(self, single: bool, symmetric: bool, shape: tuple[int, int]) -> None:
         """Raise unless a state that has a form has this one (an empty state takes any)."""
@@ -144,32 +157,31 @@ class MinibatchCKA(nn.Module):
         if shape != self.shape:
             raise ValueError(f"expected {self.shape} representations per side, got {shape}")
 
-    def _adopt_form(
-        self, single: bool, symmetric: bool, shape: tuple[int, int], device: torch.device
-    ) -> None:
+    def _adopt_form(self, single: bool, symmetric: bool, shape: tuple[int, int]) -> None:
         """Give an empty state its form, or check that a non-empty one has the same."""
         self._check_form(single, symmetric, shape)
         if self._single is None:
             self._single, self._symmetric = single, symmetric
-            self._resize(*shape, device)
+            self._resize(*shape, self.device)
 
-    def get_extra_state(self) -> dict[str, Any]:
-        """The form of the updates and the result dtype (saved in ``state_dict``)."""
-        return {
-            "single": self._single,
-            "symmetric": self._symmetric,
-            "dtype": str(self.result_dtype).removeprefix("torch."),
-        }
+    def _flags(self) -> tuple[int, ...]:
+        """The form of the updates, saved in ``state_dict`` (-1: no form yet)."""
+        return tuple(-1 if flag is None else int(flag) for flag in (self._single, self._symmetric))
 
-    def set_extra_state(self, state: dict[str, Any]) -> None:
-        self._single, self._symmetric = state["single"], state["symmetric"]
-        self.result_dtype = getattr(torch, state["dtype"])
+    def _set_flags(self, flags: list[int]) -> None:
+        self._single, self._symmetric = (None if flag < 0 else bool(flag) for flag in flags)
+
+    def set_extra_state(self, state: torch.Tensor | dict[str, Any]) -> None:
+        if isinstance(state, dict):  # the format saved before the shared base
+            flags = [-1 if state[k] is None else int(state[k]) for k in ("single", "symmetric")]
+            state = torch.tensor(flags, dtype=getattr(torch, state["dtype"]))
+        super().set_extra_state(state)
 
     def _load_from_state_dict(self, state_dict: dict, prefix: str, *args: Any) -> None:
         # a fresh state takes the saved shapes before the buffers are copied in
         incoming = state_dict.get(prefix + "cross")
         if incoming is not None and tuple(incoming.shape) != self.shape:
-            self._resize(*incoming.shape, self.cross.device)
+            self._resize(*incoming.shape, self.device)
         super()._load_from_state_dict(state_dict, prefix, *args)
 
     # -- updating ------------------------------------------------------------------------------
@@ -188,6 +200,7 @@ class MinibatchCKA(nn.Module):
         TypeError
             One side a tensor and the other a list.
         """
+        self._check_unsynced("updating")
         single = is_single(x)
         symmetric = y is None
         if single and symmetric:
@@ -210,10 +223,12 @@ class MinibatchCKA(nn.Module):
         if n < 4:
             raise ValueError(f"each batch needs at least 4 samples for the unbiased HSIC, got {n}")
         device = tensors_x[0].device
-        if self.n_batches > 0 and device != self.cross.device:
-            raise ValueError(
-                f"batch is on {device} but the state holding data is on {self.cross.device}"
-            )
+        if device != self.device:
+            if self.n_batches > 0:
+                raise ValueError(
+                    f"batch is on {device} but the state holding data is on {self.device}"
+                )
+            self.to(device)
         shape = (len(tensors_x), len(tensors_y))
         self._check_form(single, symmetric, shape)
         work, dtype = dtypes(tensors_x + tensors_y)
@@ -222,7 +237,7 @@ class MinibatchCKA(nn.Module):
             prep_x if symmetric else [prepare(t, f"y[{j}]", work) for j, t in enumerate(tensors_y)]
         )
         cross, self_x, self_y = hsic_terms(prep_x, None if symmetric else prep_y, True)
-        self._adopt_form(single, symmetric, shape, device)
+        self._adopt_form(single, symmetric, shape)
         # in the data's own units (each batch's representations have their own scaling)
         scale = n * (n - 3)
         exp_x = exponents(prep_x)
@@ -237,123 +252,6 @@ class MinibatchCKA(nn.Module):
         )
         self.batch_count += 1
         self.sample_count += n
-        return self
-
-    @state_update
-    def merge(self, other: MinibatchCKA) -> MinibatchCKA:
-        """Fold ``other``'s state (of other batches) into this one, in place; return ``self``.
-
-        The result is the state of all the batches of both, in any order of merging.
-        """
-        if not isinstance(other, MinibatchCKA):
-            raise TypeError(f"can only merge a MinibatchCKA, got {type(other).__name__}")
-        if other.n_batches == 0:
-            return self
-        assert other._single is not None and other._symmetric is not None
-        was_empty = self.n_batches == 0
-        if was_empty:
-            self.reset()
-        self._adopt_form(other._single, other._symmetric, other.shape, self.cross.device)
-        self._fold(
-            other.cross,
-            other.self_x,
-            other.self_y,
-            other.varies_x,
-            other.varies_y,
-            other.n_batches,
-            other.n_samples,
-        )
-        self.result_dtype = (
-            other.result_dtype
-            if was_empty
-            else torch.promote_types(self.result_dtype, other.result_dtype)
-        )
-        return self
-
-    def _fold(
-        self,
-        cross: torch.Tensor,
-        self_x: torch.Tensor,
-        self_y: torch.Tensor,
-        varies_x: torch.Tensor,
-        varies_y: torch.Tensor,
-        n_batches: int,
-        n_samples: int,
-    ) -> None:
-        device = self.cross.device
-        self.cross += cross.to(device, torch.float64)
-        self.self_x += self_x.to(device, torch.float64)
-        self.self_y += self_y.to(device, torch.float64)
-        self.varies_x |= varies_x.to(device)
-        self.varies_y |= varies_y.to(device)
-        self.batch_count += n_batches
-        self.sample_count += n_samples
-
-    @state_update
-    def sync(self, group: Any = None) -> MinibatchCKA:
-        """Replace this state by the pooled state of every rank of a ``torch.distributed`` group.
-
-        Every rank must call it (it is a collective); afterwards all ranks hold the same state,
-        that of all their batches together (summed in rank order, so the result is identical
-        on every rank), and :meth:`compute` gives what one process fed every batch would get.
-        A rank that saw no batch takes the others' form and shape. Without an initialised
-        process group it does nothing. Works on gloo (CPU) and NCCL (state on the GPU). Call
-        it once, right before :meth:`compute`: a second call would count every batch again.
-
-        Raises
-        ------
-        ValueError
-            On every rank, if the ranks with data have different forms or shapes.
-        """
-        if _stream_state.distributed_world(group) is None:
-            return self
-        device = self.cross.device
-        k, m = self.shape
-        rows = _stream_state.gather_headers(
-            [
-                self.n_batches,
-                self.n_samples,
-                k,
-                m,
-                -1 if self._single is None else int(self._single),
-                -1 if self._symmetric is None else int(self._symmetric),
-                _stream_state.dtype_code(self.result_dtype),
-            ],
-            device,
-            group,
-        )
-        with_data = [r for r in rows if r[0] > 0]
-        if not with_data:
-            return self
-        forms = {tuple(r[2:6]) for r in with_data}
-        if len(forms) > 1:
-            raise ValueError(
-                "MinibatchCKA.sync: the ranks' states have different forms or shapes "
-                f"(len(x), len(y), single, symmetric): {sorted(forms)}"
-            )
-        k, m, single, symmetric = next(iter(forms))
-        if self.n_batches == 0:
-            self._resize(k, m, device)
-        flat = torch.cat(
-            [
-                self.cross.flatten(),
-                self.self_x,
-                self.self_y,
-                self.varies_x.to(torch.float64),
-                self.varies_y.to(torch.float64),
-            ]
-        )
-        flats = _stream_state.gather_flat(flat, group)
-        self.reset()
-        self._adopt_form(bool(single), bool(symmetric), (k, m), device)
-        for row, state in zip(rows, flats, strict=True):
-            if row[0] == 0:
-                continue
-            cross, rest = state[: k * m].view(k, m), state[k * m :]
-            self_x, self_y, rest = rest[:k], rest[k : k + m], rest[k + m :]
-            varies_x, varies_y = rest[:k] != 0, rest[k : k + m] != 0
-            self._fold(cross, self_x, self_y, varies_x, varies_y, row[0], row[1])
-        self.result_dtype = _stream_state.promoted([r[6] for r in with_data])
         return self
 
     # -- result --------------------------------------------------------------------------------
@@ -372,8 +270,7 @@ class MinibatchCKA(nn.Module):
         RuntimeError
             Before any update.
         """
-        if self.n_batches == 0:
-            raise RuntimeError("MinibatchCKA.compute called before any update")
+        self._check_has_data("compute")
         names = [f"x[{i}]" for i, v in enumerate(self.varies_x.tolist()) if not v]
         if not self._symmetric:
             names += [f"y[{j}]" for j, v in enumerate(self.varies_y.tolist()) if not v]

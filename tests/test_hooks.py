@@ -225,7 +225,7 @@ def test_monitor_with_loader_matches_full_batch_corrcoef(mlp):
 
 
 def test_monitor_training_mode_records_only_training_forwards(mlp):
-    monitor = FeatureCorrelationMonitor(mlp, "act1")
+    monitor = FeatureCorrelationMonitor(mlp, "act1", measure="pooled")
     x = torch.randn(20, 6)
     with monitor:
         mlp.train()
@@ -272,10 +272,10 @@ def test_monitor_conv_layers(spatial, n_rows):
 
 def test_monitor_argument_errors(mlp):
     with pytest.raises(ValueError, match="no layer named"):
-        FeatureCorrelationMonitor(mlp, "nope")
+        FeatureCorrelationMonitor(mlp, "nope", measure="pooled")
     with pytest.raises(ValueError, match="spatial"):
-        FeatureCorrelationMonitor(mlp, "act1", spatial="sum")
-    monitor = FeatureCorrelationMonitor(mlp, "act1")
+        FeatureCorrelationMonitor(mlp, "act1", measure="pooled", spatial="sum")
+    monitor = FeatureCorrelationMonitor(mlp, "act1", measure="pooled")
     with pytest.raises(ValueError, match="not monitored"):
         monitor.summary("act2")
 
@@ -318,7 +318,7 @@ def test_recorder_training_only_and_on_output(mlp):
 
 
 def test_monitor_is_built_on_the_recorder(mlp):
-    monitor = FeatureCorrelationMonitor(mlp, ["act1", "act2"])
+    monitor = FeatureCorrelationMonitor(mlp, ["act1", "act2"], measure="pooled")
     assert isinstance(monitor._recorder, ActivationRecorder)
     with monitor:
         assert monitor._recorder.attached and monitor._recorder.training_only
@@ -376,3 +376,54 @@ def test_summaries_of_half_precision_matrices_are_computed_in_float32(dtype):
         assert value.dtype == dtype and bool(torch.isfinite(value))
         expected = float(fn(reference))
         assert float(value) == pytest.approx(expected, rel=torch.finfo(dtype).eps)
+
+
+# -- FeatureCorrelationMonitor(measure=...) -------------------------------------------------------
+
+
+def test_monitor_measures_after_the_epoch_by_default(mlp):
+    x = torch.randn(40, 6, generator=torch.Generator().manual_seed(8))
+    monitor = FeatureCorrelationMonitor(mlp, "act1", [(x,)])
+    assert monitor.measure == "after_epoch"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        explicit = FeatureCorrelationMonitor(mlp, "act1", [(x,)], measure="after_epoch")
+    mlp.train()
+    mlp(torch.randn(25, 6))  # a training forward is not recorded
+    monitor(1)
+    explicit(1)
+    assert monitor.records[0]["n_samples"] == explicit.records[0]["n_samples"] == 40
+    torch.testing.assert_close(monitor.matrices["act1"][0], explicit.matrices["act1"][0])
+
+
+def test_monitor_after_epoch_needs_a_loader(mlp):
+    with pytest.raises(ValueError, match="measure='pooled'"):
+        FeatureCorrelationMonitor(mlp, "act1", measure="after_epoch")
+    with pytest.raises(ValueError, match="no loader"):
+        FeatureCorrelationMonitor(mlp, "act1", [(torch.randn(8, 6),)], measure="pooled")
+    with pytest.raises(ValueError, match="measure must be"):
+        FeatureCorrelationMonitor(mlp, "act1", measure="during")
+
+
+def test_monitor_pooled_by_name_records_the_training_batches(mlp):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        monitor = FeatureCorrelationMonitor(mlp, "act1", measure="pooled")
+    assert monitor.measure == "pooled"
+    with monitor:
+        mlp.train()
+        mlp(torch.randn(15, 6))
+    monitor(1)
+    assert monitor.records[0]["n_samples"] == 15
+
+
+def test_monitor_without_loader_or_measure_is_deprecated_and_pools(mlp):
+    with pytest.warns(FutureWarning, match="measure='pooled'") as caught:
+        monitor = FeatureCorrelationMonitor(mlp, "act1")
+    assert "loader" in str(caught[0].message) and caught[0].filename == __file__
+    assert monitor.measure == "pooled"
+    with monitor:
+        mlp.train()
+        mlp(torch.randn(12, 6))
+    monitor(1)
+    assert monitor.records[0]["n_samples"] == 12

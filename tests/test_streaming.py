@@ -80,8 +80,10 @@ def test_state_dict_round_trip_and_reset():
     torch.testing.assert_close(copy.compute(), corrlib.corr_matrix(x))
     copy.reset()
     assert copy.n == 0
-    with pytest.raises(ValueError, match="at least 2"):
+    with pytest.raises(RuntimeError, match="before any update"):
         copy.compute()
+    with pytest.raises(ValueError, match="at least 2"):
+        copy.update(x[:1]).compute()
 
 
 def test_constant_feature_is_nan_with_warning():

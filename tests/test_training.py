@@ -201,7 +201,7 @@ def test_fit_start_and_end_hooks_run_even_on_error():
 
     model, opt = _setup()
     train, val = _loaders()
-    monitor = FeatureCorrelationMonitor(model, "act1")
+    monitor = FeatureCorrelationMonitor(model, "act1", measure="pooled")
     with pytest.raises(RuntimeError, match="callback failed"):
         fit(model, train, val, epochs=3, optimizer=opt, callbacks=[monitor, Tracker()],
             progress=False)  # fmt: skip
@@ -212,7 +212,7 @@ def test_fit_start_and_end_hooks_run_even_on_error():
 def test_monitor_as_callback_sees_training_batches_only():
     model, opt = _setup(dropout=0.0)
     train, val = _loaders()
-    monitor = FeatureCorrelationMonitor(model, ["hidden1", "act1"])
+    monitor = FeatureCorrelationMonitor(model, ["hidden1", "act1"], measure="pooled")
     fit(model, train, val, epochs=3, optimizer=opt, callbacks=[monitor], progress=False)
     assert monitor.epochs == [1, 2, 3]
     assert monitor.summary("hidden1", "n_samples") == [64, 64, 64]
