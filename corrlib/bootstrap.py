@@ -10,7 +10,6 @@ images would pretend to have far more independent observations than there are.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable
 from typing import Any, Literal
 
@@ -18,6 +17,7 @@ import numpy as np
 import torch
 
 from corrlib._validation import check_positive_int
+from corrlib._warnings import warn
 from corrlib.inference import ConfidenceInterval, _check_confidence
 
 __all__ = ["bootstrap_ci"]
@@ -27,11 +27,10 @@ METHODS = ("percentile", "basic", "BCa")
 
 def __getattr__(name: str) -> Any:
     if name == "BootstrapInterval":  # the old name of the one interval type
-        warnings.warn(
+        warn(
             "corrlib.bootstrap.BootstrapInterval is deprecated: use "
             "corrlib.inference.ConfidenceInterval (the same (low, high) named tuple)",
             DeprecationWarning,
-            stacklevel=2,
         )
         return ConfidenceInterval
     raise AttributeError(f"module 'corrlib.bootstrap' has no attribute {name!r}")
@@ -135,11 +134,10 @@ def bootstrap_ci(
     True
     """
     if callable(data) and not callable(statistic):
-        warnings.warn(
+        warn(
             "bootstrap_ci(statistic, data) is deprecated: use bootstrap_ci(data, statistic) "
             "(and paired=True for paired samples), as scipy.stats.bootstrap",
             DeprecationWarning,
-            stacklevel=2,
         )
         data, statistic = statistic, data
         paired = isinstance(data, tuple | list)
@@ -147,17 +145,13 @@ def bootstrap_ci(
         raise TypeError(f"statistic must be callable, got {type(statistic).__name__}")
     check_positive_int(n_resamples, "n_resamples")
     if confidence is not None:
-        warnings.warn(
-            "bootstrap_ci(confidence=...) is deprecated: use confidence_level=",
-            DeprecationWarning,
-            stacklevel=2,
+        warn(
+            "bootstrap_ci(confidence=...) is deprecated: use confidence_level=", DeprecationWarning
         )
         confidence_level = confidence
     level = _check_confidence(confidence_level)
     if seed is not None:
-        warnings.warn(
-            "bootstrap_ci(seed=...) is deprecated: use rng=", DeprecationWarning, stacklevel=2
-        )
+        warn("bootstrap_ci(seed=...) is deprecated: use rng=", DeprecationWarning)
         rng = seed
     if not isinstance(method, str) or method.lower() not in {m.lower() for m in METHODS}:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")

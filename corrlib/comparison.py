@@ -29,13 +29,14 @@ Examples
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
 import numpy as np
+
+from corrlib._warnings import warn
 
 __all__ = ["PairedDifference", "Verdict", "holm", "paired_difference", "seeds_needed"]
 
@@ -94,11 +95,7 @@ class PairedDifference:
     @property
     def z(self) -> float:
         """Deprecated alias of :attr:`t` (the old "standard errors from zero")."""
-        warnings.warn(
-            "PairedDifference.z is deprecated: use .t with .p, or .verdict()",
-            DeprecationWarning,
-            stacklevel=2,
-        )
+        warn("PairedDifference.z is deprecated: use .t with .p, or .verdict()", DeprecationWarning)
         return self.t
 
     def confidence_interval(self, confidence_level: float = 0.95) -> tuple[float, float]:

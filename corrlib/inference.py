@@ -13,7 +13,6 @@ Every interval is a :class:`ConfidenceInterval` ``(low, high)`` and every level 
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple
@@ -22,6 +21,7 @@ import numpy as np
 import torch
 
 from corrlib._validation import as_real_tensor, check_ndim, check_same_length
+from corrlib._warnings import warn
 
 __all__ = [
     "ConfidenceInterval",
@@ -59,10 +59,9 @@ def _level(confidence_level: float, confidence: float | None, where: str) -> flo
     """``confidence_level``, or the deprecated ``confidence=`` keyword with a warning."""
     if confidence is None:
         return _check_confidence(confidence_level)
-    warnings.warn(
+    warn(
         f"{where}(confidence=...) is deprecated: use confidence_level=, as in scipy",
         DeprecationWarning,
-        stacklevel=3,
     )
     return _check_confidence(confidence, "confidence")
 
@@ -218,10 +217,7 @@ def _check_alternative(alternative: str) -> None:
 def _coefficient(
     coefficient: Any, x: Any, y: Any, alternative: str, nan_policy: str, name: str
 ) -> tuple[float, int]:
-    """``coefficient(x, y)`` as a float (NaN for NaN input under "propagate") and ``n``.
-
-    Its warnings are raised again so that they point at the line that called ``name``.
-    """
+    """``coefficient(x, y)`` as a float (NaN for NaN input under "propagate") and ``n``."""
     _check_alternative(alternative)
     xt, yt = _paired_samples(x, y, nan_policy)
     n = int(xt.shape[0])
@@ -229,12 +225,7 @@ def _coefficient(
         raise ValueError(f"{name} needs at least 2 paired observations, got {n}")
     if bool(xt.isnan().any() | yt.isnan().any()):
         return math.nan, n
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        value = float(coefficient(xt, yt))
-    for w in caught:
-        warnings.warn(w.message, w.category, stacklevel=3)
-    return value, n
+    return float(coefficient(xt, yt)), n
 
 
 def pearson_test(

@@ -16,7 +16,6 @@ far from overflow whatever the data's magnitude.
 from __future__ import annotations
 
 import math
-import warnings
 from typing import Any
 
 import torch
@@ -25,7 +24,7 @@ from torch import nn
 from corrlib import _moments, _stream_state
 from corrlib._stream_state import state_update
 from corrlib._validation import as_data, check_ndim, compute_dtype, constant_columns
-from corrlib._warnings import ConstantInputWarning
+from corrlib._warnings import ConstantInputWarning, constant_input_message, warn
 
 # Rows whose mean centres each batch (its error, about sd / sqrt(rows), costs well under a
 # bit in the product; fewer rows read less of a batch that is not yet in cache).
@@ -225,20 +224,13 @@ class RunningCorrelation(nn.Module):
             raise ValueError(f"a correlation needs at least 2 rows, got n={self.n}")
         constant = ~self.varies
         if bool(constant.any()):
-            warnings.warn(
-                "a feature was exactly constant over every row seen; its correlations are "
-                "returned as NaN",
-                ConstantInputWarning,
-                stacklevel=2,
-            )
+            warn(constant_input_message("a feature, over every row seen"), ConstantInputWarning)
         ss = torch.diagonal(self.comoment)
         overflow = ~torch.isfinite(ss) & torch.isfinite(self.shifted_mean)
         if bool(overflow.any()):
-            warnings.warn(
+            warn(
                 f"the sums of squares overflowed {self.state_dtype}; those correlations are "
-                "NaN (accumulate in torch.float64 or scale the data down)",
-                RuntimeWarning,
-                stacklevel=2,
+                "NaN (accumulate in torch.float64 or scale the data down)"
             )
         bad = constant | ~torch.isfinite(self.shifted_mean)
         return _moments.correlation(self.comoment, ss, bad_x=bad).to(self.result_dtype)
