@@ -16,7 +16,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from corrlib._validation import check_positive_int
+from corrlib._validation import as_integer, check_positive_int
 from corrlib._warnings import warn
 from corrlib.inference import ConfidenceInterval, _check_confidence
 
@@ -55,9 +55,10 @@ def _generator(rng: int | np.integer | torch.Generator | None) -> torch.Generato
         return rng
     if rng is None:
         return torch.Generator().manual_seed(0)
-    if isinstance(rng, bool) or not isinstance(rng, int | np.integer):
+    seed = as_integer(rng)
+    if seed is None:
         raise ValueError(f"rng must be an integer seed or a torch.Generator, got {rng!r}")
-    return torch.Generator().manual_seed(int(rng))
+    return torch.Generator().manual_seed(seed)
 
 
 def bootstrap_ci(
@@ -143,7 +144,7 @@ def bootstrap_ci(
         paired = isinstance(data, tuple | list)
     if not callable(statistic):
         raise TypeError(f"statistic must be callable, got {type(statistic).__name__}")
-    check_positive_int(n_resamples, "n_resamples")
+    n_resamples = check_positive_int(n_resamples, "n_resamples")
     if confidence is not None:
         warn(
             "bootstrap_ci(confidence=...) is deprecated: use confidence_level=", DeprecationWarning

@@ -64,8 +64,9 @@ def spearman(x: Any, y: Any, *, nan_policy: NanPolicy = "propagate") -> torch.Te
     """Spearman's rank correlation of two 1-D samples (Pearson's r of their average ranks).
 
     Ties get the average of the ranks they span, as in ``scipy.stats.spearmanr``. Parameters
-    and return value are as in :func:`pearson`; the result is not differentiable (ranks are
-    piecewise constant).
+    and return value are as in :func:`pearson`, except that two empty samples give NaN without
+    a warning, as ``scipy.stats.spearmanr([], [])`` does; the result is not differentiable
+    (ranks are piecewise constant).
 
     Examples
     --------
@@ -134,7 +135,7 @@ def corr_matrix(
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     check_nan_policy(nan_policy)
-    check_positive_int(chunk_size, "chunk_size", allow_none=True)
+    chunk_size = check_positive_int(chunk_size, "chunk_size", allow_none=True)
     xt, x_dtype = _as_matrix(x, "x", method)
     yt, y_dtype = (None, x_dtype) if y is None else _as_matrix(y, "y", method)
     if yt is not None:

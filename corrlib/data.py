@@ -25,7 +25,7 @@ from torch.utils.data import DataLoader, Dataset, Subset
 
 from corrlib._mnist import MNIST_FILES as MNIST_FILES  # re-exported
 from corrlib._mnist import load_mnist
-from corrlib._validation import as_data
+from corrlib._validation import as_data, as_integer
 
 __all__ = [
     "channel_stats",
@@ -225,13 +225,12 @@ def train_val_split(
     >>> len(train), len(val)
     (8, 2)
     """
-    if isinstance(n_or_dataset, bool) or not (
-        isinstance(n_or_dataset, int) or hasattr(n_or_dataset, "__len__")
-    ):
+    count = as_integer(n_or_dataset)
+    if count is None and not hasattr(n_or_dataset, "__len__"):
         raise TypeError(
             f"n_or_dataset must be an int or a dataset, got {type(n_or_dataset).__name__}"
         )
-    n = n_or_dataset if isinstance(n_or_dataset, int) else len(n_or_dataset)
+    n = len(n_or_dataset) if count is None else count
     if not isinstance(val_fraction, float | int) or not 0.0 < float(val_fraction) < 1.0:
         raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction!r}")
     if n < 2:
@@ -263,7 +262,7 @@ def train_val_split(
             f"({train.numel()} train, {val.numel()} validation)"
         )
     train, val = torch.sort(train).values, torch.sort(val).values
-    if isinstance(n_or_dataset, int):
+    if count is not None:
         return train, val
     return Subset(n_or_dataset, train.tolist()), Subset(n_or_dataset, val.tolist())
 

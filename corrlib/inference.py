@@ -20,7 +20,7 @@ from typing import Any, Literal, NamedTuple
 import numpy as np
 import torch
 
-from corrlib._validation import as_real_tensor, check_ndim, check_same_length
+from corrlib._validation import as_integer, as_real_tensor, check_ndim, check_same_length
 from corrlib._warnings import warn
 
 __all__ = [
@@ -67,9 +67,10 @@ def _level(confidence_level: float, confidence: float | None, where: str) -> flo
 
 
 def _check_sample_count(n: Any) -> int:
-    if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 4:
+    count = as_integer(n)
+    if count is None or count < 4:
         raise ValueError(f"fisher_ci needs an integer n >= 4 observations, got n={n!r}")
-    return int(n)
+    return count
 
 
 def _z_bounds(z: Any, n: int, level: float, alternative: str, lib: Any) -> tuple[Any, Any]:
@@ -215,13 +216,22 @@ def _check_alternative(alternative: str) -> None:
 
 
 def _coefficient(
-    coefficient: Any, x: Any, y: Any, alternative: str, nan_policy: str, name: str
+    coefficient: Any,
+    x: Any,
+    y: Any,
+    alternative: str,
+    nan_policy: str,
+    name: str,
+    allow_empty: bool = False,
 ) -> tuple[float, int]:
-    """``coefficient(x, y)`` as a float (NaN for NaN input under "propagate") and ``n``."""
+    """``coefficient(x, y)`` as a float (NaN for NaN input under "propagate") and ``n``.
+
+    ``allow_empty``: empty samples give NaN (as ``scipy.stats.spearmanr``) instead of an error.
+    """
     _check_alternative(alternative)
     xt, yt = _paired_samples(x, y, nan_policy)
     n = int(xt.shape[0])
-    if n < 2:
+    if n < 2 and not (allow_empty and n == 0):
         raise ValueError(f"{name} needs at least 2 paired observations, got {n}")
     if bool(xt.isnan().any() | yt.isnan().any()):
         return math.nan, n
@@ -307,6 +317,7 @@ def spearman_test(
     -------
     SpearmanTestResult
         ``.statistic`` (rho), ``.pvalue``, ``.n``; unpacks and indexes like scipy's result.
+        Empty samples give NaN for both, as in scipy.
 
     Examples
     --------
@@ -319,7 +330,7 @@ def spearman_test(
 
     from corrlib.correlation import spearman
 
-    rho, n = _coefficient(spearman, x, y, alternative, nan_policy, "spearman_test")
+    rho, n = _coefficient(spearman, x, y, alternative, nan_policy, "spearman_test", True)
     if math.isnan(rho):
         return SpearmanTestResult(math.nan, math.nan, n, alternative)
     rho = min(1.0, max(-1.0, rho))

@@ -16,7 +16,13 @@ import matplotlib as mpl
 import numpy as np
 import torch
 
-from corrlib._validation import as_data, check_ndim, check_square, check_symmetric
+from corrlib._validation import (
+    as_data,
+    check_ndim,
+    check_positive_int,
+    check_square,
+    check_symmetric,
+)
 
 __all__ = ["acf_band", "acf_plot", "corr_clustermap", "corr_heatmap", "use_course_style"]
 
@@ -350,8 +356,7 @@ def _checked_acf(acf: Any, n: int, confidence: float, band: str) -> torch.Tensor
     check_ndim(t, 1, "acf")
     if t.numel() == 0:
         raise ValueError("acf must hold at least lag 0, got shape (0,)")
-    if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
-        raise ValueError(f"n must be a positive integer (the series length), got {n!r}")
+    check_positive_int(n, "n (the series length)")
     if not 0.0 < confidence < 1.0:
         raise ValueError(f"confidence must be in (0, 1), got {confidence!r}")
     if band not in ACF_BANDS:

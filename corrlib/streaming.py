@@ -23,7 +23,13 @@ from torch import nn
 
 from corrlib import _moments, _stream_state
 from corrlib._stream_state import state_update
-from corrlib._validation import as_data, check_ndim, compute_dtype, constant_columns
+from corrlib._validation import (
+    as_data,
+    check_ndim,
+    check_positive_int,
+    compute_dtype,
+    constant_columns,
+)
 from corrlib._warnings import ConstantInputWarning, constant_input_message, warn
 
 # Rows whose mean centres each batch (its error, about sd / sqrt(rows), costs well under a
@@ -81,8 +87,7 @@ class RunningCorrelation(nn.Module):
         device: torch.device | str | None = None,
     ) -> None:
         super().__init__()
-        if not isinstance(num_features, int) or num_features < 1:
-            raise ValueError(f"num_features must be a positive integer, got {num_features!r}")
+        num_features = check_positive_int(num_features, "num_features")
         if dtype is not None and not dtype.is_floating_point:
             raise TypeError(f"dtype must be a floating dtype, got {dtype}")
         self.num_features = num_features
