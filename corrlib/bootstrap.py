@@ -18,7 +18,7 @@ import torch
 
 from corrlib._validation import as_integer, check_positive_int
 from corrlib._warnings import warn
-from corrlib.inference import ConfidenceInterval, _check_confidence
+from corrlib.inference import ConfidenceInterval, _check_confidence, normal_quantile
 
 __all__ = ["bootstrap_ci"]
 
@@ -223,12 +223,12 @@ def _bca_quantiles(
     from scipy import stats  # imported on first use: ``import corrlib`` stays light
 
     below = (values < full).double().mean(dim=0).numpy()
-    z0 = stats.norm.ppf(below)
+    z0 = normal_quantile(below)
     spread = (jackknife.mean(dim=0) - jackknife).numpy()
     with np.errstate(divide="ignore", invalid="ignore"):
         accel = (spread**3).sum(axis=0) / (6.0 * ((spread**2).sum(axis=0)) ** 1.5)
     ends = []
-    for z_alpha in stats.norm.ppf([alpha, 1.0 - alpha]):
+    for z_alpha in normal_quantile([alpha, 1.0 - alpha]):
         with np.errstate(divide="ignore", invalid="ignore"):
             level = stats.norm.cdf(z0 + (z0 + z_alpha) / (1.0 - accel * (z0 + z_alpha)))
         level = np.atleast_1d(np.asarray(level, dtype=np.float64))

@@ -28,6 +28,7 @@ __all__ = [
     "PearsonTestResult",
     "SpearmanTestResult",
     "fisher_ci",
+    "normal_quantile",
     "pearson_test",
     "proportion_ci",
     "spearman_test",
@@ -43,6 +44,26 @@ class ConfidenceInterval(NamedTuple):
 
     low: Any
     high: Any
+
+
+def normal_quantile(p: Any) -> Any:
+    """The standard-normal quantile ``Phi^-1(p)`` (``scipy.stats.norm.ppf``), corrlib's one.
+
+    ``normal_quantile(0.975)`` is 1.959964..., the ``z`` of a two-sided 95 % interval:
+    a two-sided interval at ``confidence_level`` uses ``normal_quantile((1 + level) / 2)``.
+    Computed by ``torch.special.ndtri`` in float64 (no scipy import).
+
+    Parameters
+    ----------
+    p : float or array
+        Probabilities in [0, 1] (0 and 1 give ``-inf`` and ``inf``).
+
+    Returns
+    -------
+    float for a scalar ``p``, else a NumPy float64 array of ``p``'s shape.
+    """
+    q = torch.special.ndtri(torch.as_tensor(np.asarray(p, dtype=np.float64)))
+    return float(q) if q.ndim == 0 else q.numpy()
 
 
 def _check_confidence(confidence_level: Any, name: str = "confidence_level") -> float:
@@ -75,13 +96,11 @@ def _check_sample_count(n: Any) -> int:
 
 def _z_bounds(z: Any, n: int, level: float, alternative: str, lib: Any) -> tuple[Any, Any]:
     """Ends of Fisher's interval in r, from ``z = atanh(r)`` (``lib``: ``math``, numpy or torch)."""
-    from scipy import stats  # imported on first use: ``import corrlib`` stays light
-
     se = 1.0 / math.sqrt(n - 3)
     if alternative == "two-sided":
-        q = float(stats.norm.ppf(0.5 + level / 2.0))
+        q = normal_quantile(0.5 + level / 2.0)
         return lib.tanh(z - q * se), lib.tanh(z + q * se)
-    q = float(stats.norm.ppf(level))
+    q = normal_quantile(level)
     if alternative == "less":
         return -1.0 + 0 * z, lib.tanh(z + q * se)
     return lib.tanh(z - q * se), 1.0 + 0 * z
@@ -403,7 +422,7 @@ def proportion_ci(
         raise ValueError(f"successes must not exceed n, got successes={successes!r}, n={n!r}")
     alpha = 1.0 - confidence_level
     if method == "wilson":
-        q = stats.norm.isf(alpha / 2.0)
+        q = normal_quantile(1.0 - alpha / 2.0)
         p_hat = k / m
         centre = (p_hat + q**2 / (2 * m)) / (1 + q**2 / m)
         half = q * np.sqrt(p_hat * (1 - p_hat) / m + q**2 / (4 * m**2)) / (1 + q**2 / m)
