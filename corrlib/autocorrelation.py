@@ -25,6 +25,8 @@ from corrlib._validation import (
 )
 from corrlib._warnings import ConstantInputWarning, constant_input_message, warn
 
+__all__ = ["autocorr", "crosscorr", "estimate_lag"]
+
 scipy = lazy_import("scipy")  # scipy.fft is imported on the first FFT, not with corrlib
 
 

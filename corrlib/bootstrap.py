@@ -16,9 +16,12 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
+from corrlib._lazy import lazy_import
 from corrlib._validation import as_integer, check_positive_int
 from corrlib._warnings import warn
 from corrlib.inference import ConfidenceInterval, _check_confidence, normal_quantile
+
+stats = lazy_import("scipy.stats")  # imported on first use, not with corrlib
 
 __all__ = ["bootstrap_ci"]
 
@@ -220,8 +223,6 @@ def _bca_quantiles(
     ``a = sum((mean_J - J_i)^3) / (6 * sum((mean_J - J_i)^2)^1.5)`` over the jackknife values
     ``J_i``; level ``Phi(z0 + (z0 + z_alpha) / (1 - a (z0 + z_alpha)))`` for each end.
     """
-    from scipy import stats  # imported on first use: ``import corrlib`` stays light
-
     below = (values < full).double().mean(dim=0).numpy()
     z0 = normal_quantile(below)
     spread = (jackknife.mean(dim=0) - jackknife).numpy()

@@ -29,6 +29,8 @@ from corrlib._validation import (
 from corrlib._warnings import warn
 from corrlib.ranking import rankdata
 
+__all__ = ["corr_matrix", "pearson", "spearman"]
+
 Method = Literal["pearson", "spearman"]
 NanPolicy = Literal["propagate", "omit", "raise"]
 METHODS = ("pearson", "spearman")

@@ -23,9 +23,14 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Subset
 
+from corrlib._lazy import lazy_import
 from corrlib._mnist import MNIST_FILES as MNIST_FILES  # re-exported
 from corrlib._mnist import load_mnist
 from corrlib._validation import as_data, as_integer
+
+# Imported on first use, not with corrlib.
+sklearn_datasets = lazy_import("sklearn.datasets")
+Image = lazy_import("PIL.Image")
 
 __all__ = [
     "channel_stats",
@@ -53,9 +58,7 @@ def load_digits_images() -> tuple[torch.Tensor, torch.Tensor]:
     >>> tuple(images.shape), images.dtype, labels.dtype
     ((1797, 1, 8, 8), torch.float32, torch.int64)
     """
-    from sklearn.datasets import load_digits
-
-    bunch = load_digits()
+    bunch = sklearn_datasets.load_digits()
     images = torch.as_tensor(bunch.images, dtype=torch.float32).unsqueeze(1) / 16.0
     labels = torch.as_tensor(bunch.target, dtype=torch.int64)
     return images, labels
@@ -101,8 +104,6 @@ def export_image_folder(
     FileExistsError
         ``root`` exists and is not empty.
     """
-    from PIL import Image
-
     pixels = _as_uint8_images(images)
     lab = (
         labels.detach().cpu()

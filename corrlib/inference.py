@@ -20,8 +20,11 @@ from typing import Any, Literal, NamedTuple
 import numpy as np
 import torch
 
+from corrlib._lazy import lazy_import
 from corrlib._validation import as_integer, as_real_tensor, check_ndim, check_same_length
 from corrlib._warnings import warn
+
+stats = lazy_import("scipy.stats")  # imported on first use, not with corrlib
 
 __all__ = [
     "ConfidenceInterval",
@@ -293,8 +296,6 @@ def pearson_test(
     >>> round(res.statistic, 3), round(res.pvalue, 3)
     (0.8, 0.104)
     """
-    from scipy import stats
-
     from corrlib.correlation import pearson
 
     r, n = _coefficient(pearson, x, y, alternative, nan_policy, "pearson_test")
@@ -345,8 +346,6 @@ def spearman_test(
     >>> round(rho, 3), round(p, 3)
     (0.821, 0.089)
     """
-    from scipy import stats
-
     from corrlib.correlation import spearman
 
     rho, n = _coefficient(spearman, x, y, alternative, nan_policy, "spearman_test", True)
@@ -409,8 +408,6 @@ def proportion_ci(
     >>> round(low, 4), round(high, 4)
     (0.8256, 0.9448)
     """
-    from scipy import stats
-
     _check_confidence(confidence_level)
     if method not in PROPORTION_METHODS:
         raise ValueError(f"method must be one of {PROPORTION_METHODS}, got {method!r}")

@@ -15,6 +15,7 @@ import matplotlib as mpl
 import numpy as np
 import torch
 
+from corrlib._lazy import lazy_import
 from corrlib._validation import (
     as_data,
     check_ndim,
@@ -23,6 +24,13 @@ from corrlib._validation import (
     check_symmetric,
 )
 from corrlib.inference import _level, normal_quantile
+
+# Imported on first use (corrlib.plot itself is imported only when used).
+plt = lazy_import("matplotlib.pyplot")
+sns = lazy_import("seaborn")
+pd = lazy_import("pandas")
+hierarchy = lazy_import("scipy.cluster.hierarchy")
+distance = lazy_import("scipy.spatial.distance")
 
 __all__ = ["acf_band", "acf_plot", "corr_clustermap", "corr_heatmap", "use_course_style"]
 
@@ -67,8 +75,7 @@ def use_course_style(**overrides: Any) -> None:
         rcParams to set on top of the course style, e.g. ``{"figure.dpi": 100}`` passed as
         ``use_course_style(**{"figure.dpi": 100})``.
     """
-    import matplotlib.pyplot as plt  # noqa: F401  (activates the backend before styling)
-    import seaborn as sns
+    plt.get_backend()  # pyplot is imported first: it activates the backend before styling
 
     rc = {**COURSE_RC, **overrides}
     sns.set_theme(context="notebook", style="whitegrid", palette="colorblind", rc=rc)
@@ -121,8 +128,6 @@ def corr_heatmap(
     ValueError
         If ``C`` is not a square 2-D matrix, or ``labels`` has the wrong length.
     """
-    import matplotlib.pyplot as plt
-    import seaborn as sns
 
     values, labels = _square_matrix(C, labels, "C")
     if ax is None:
@@ -192,10 +197,6 @@ def corr_clustermap(
     ValueError
         If ``C`` is not square, has fewer than two variables, holds NaN or is not symmetric.
     """
-    import pandas as pd
-    import seaborn as sns
-    from scipy.cluster import hierarchy
-    from scipy.spatial.distance import squareform
 
     values, labels = _square_matrix(C, labels, "C")
     d = values.shape[0]
@@ -209,7 +210,7 @@ def corr_clustermap(
     dist = 1.0 - (np.abs(values) if absolute else values)
     dist = np.clip((dist + dist.T) / 2.0, 0.0, 2.0)
     np.fill_diagonal(dist, 0.0)
-    linkage = hierarchy.linkage(squareform(dist, checks=False), method=method)
+    linkage = hierarchy.linkage(distance.squareform(dist, checks=False), method=method)
     names = list(labels) if labels is not None else list(range(d))
     frame = pd.DataFrame(values, index=names, columns=names)
     options: dict[str, Any] = {
@@ -326,7 +327,6 @@ def acf_plot(
         If ``acf`` is not 1-D and non-empty, ``n`` is not a positive integer,
         ``confidence_level`` is outside (0, 1) or ``band`` is unknown.
     """
-    import matplotlib.pyplot as plt
 
     level = _level(confidence_level, confidence, "acf_plot")
     values = _to_numpy(_checked_acf(acf, n, level, band))

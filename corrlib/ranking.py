@@ -11,6 +11,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+__all__ = ["rankdata"]
+
 
 def rankdata(x: torch.Tensor) -> torch.Tensor:
     """Rank each column of ``x`` from 1 to n, giving tied values the average of their ranks.

@@ -14,6 +14,8 @@ import torch
 
 from corrlib._validation import as_integer, check_positive_int
 
+__all__ = ["get_device", "get_rng_state", "seed_everything", "set_rng_state"]
+
 
 def seed_everything(
     seed: int, *, num_threads: int | None = None, deterministic: bool = True

@@ -32,6 +32,8 @@ from corrlib._validation import (
 )
 from corrlib._warnings import ConstantInputWarning, constant_input_message, warn
 
+__all__ = ["RunningCorrelation"]
+
 # Rows whose mean centres each batch (its error, about sd / sqrt(rows), costs well under a
 # bit in the product; fewer rows read less of a batch that is not yet in cache).
 _CENTRE_ROWS = 128
