@@ -85,3 +85,18 @@ def test_inference_has_no_dead_lazy_stand_in():
     assert source.count('lazy_import("scipy.stats")') == 1
     assert "stats." in source.split('lazy_import("scipy.stats")', 1)[1]
     assert repr(inference.stats).startswith("<lazy module 'scipy.stats'")
+
+
+def test_hypothesis_tests_use_assume_not_an_early_return():
+    """An early ``return`` counts a rejected example as a pass; ``assume`` tells Hypothesis."""
+    early = []
+    for path in sorted((ROOT / "tests").glob("test_*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.FunctionDef):
+                continue
+            decorators = [ast.unparse(d) for d in node.decorator_list]
+            if not any(d.startswith("given") for d in decorators):
+                continue
+            if any(isinstance(inner, ast.Return) for inner in ast.walk(node)):
+                early.append(f"{path.name}::{node.name}")
+    assert early == []
