@@ -9,9 +9,7 @@ so that ``import corrlib`` stays quick: it loads neither matplotlib nor ``scipy.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
+from corrlib._lazy import lazy_attributes
 from corrlib._warnings import ConstantInputWarning
 from corrlib.autocorrelation import autocorr, crosscorr, estimate_lag
 from corrlib.correlation import corr_matrix, pearson, spearman
@@ -85,13 +83,7 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    if name in _SUBMODULES:
-        return importlib.import_module(f"corrlib.{name}")
-    if name in _LAZY_NAMES:
-        module = importlib.import_module(f"corrlib.{_LAZY_NAMES[name]}")
-        return getattr(module, name)
-    raise AttributeError(f"module 'corrlib' has no attribute {name!r}")
+__getattr__ = lazy_attributes(__name__, _SUBMODULES, _LAZY_NAMES)
 
 
 def __dir__() -> list[str]:

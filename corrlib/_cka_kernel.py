@@ -27,6 +27,7 @@ from corrlib._validation import (
     constant_columns,
     result_dtype,
 )
+from corrlib._warnings import constant_input_message
 
 
 @dataclass
@@ -172,9 +173,8 @@ def varies(reps: Sequence[Rep], device: torch.device) -> torch.Tensor:
     return torch.tensor([r.varies for r in reps], dtype=torch.bool, device=device)
 
 
-def constant_message(names: Sequence[str], within: str = "for every sample") -> str:
-    which = ", ".join(names)
-    return f"{which}: the same {within}; its CKA is undefined and returned as NaN"
+def constant_message(names: Sequence[str], within: str = "across the samples") -> str:
+    return constant_input_message(f"{', '.join(names)} {within}", "CKA")
 
 
 def check_debiased_n(n: int) -> None:

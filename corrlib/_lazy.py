@@ -1,13 +1,18 @@
-"""Modules imported on first use, so that ``import corrlib`` does not pay for them.
+"""corrlib's one way to import on first use, so that ``import corrlib`` does not pay for it.
 
 ``scipy.stats`` alone takes longer to import than the rest of corrlib; it is needed only by
-the functions that compute p-values and intervals. ``stats = lazy_import("scipy.stats")`` at
-module level gives a stand-in whose first attribute access imports the real module.
+the functions that compute p-values and intervals. Two forms, one idea:
+
+* ``stats = lazy_import("scipy.stats")`` at module level gives a stand-in whose first
+  attribute access imports the real module (for the third-party modules some functions use);
+* ``__getattr__ = lazy_attributes(__name__, submodules, names)`` in a package makes its
+  submodules, and names defined in them, attributes imported on first access (PEP 562).
 """
 
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable, Iterable, Mapping
 from types import ModuleType
 from typing import Any
 
@@ -37,3 +42,20 @@ class LazyModule:
 def lazy_import(name: str) -> Any:
     """A stand-in for ``importlib.import_module(name)`` that imports it on first use."""
     return LazyModule(name)
+
+
+def lazy_attributes(
+    package: str, submodules: Iterable[str], names: Mapping[str, str]
+) -> Callable[[str], Any]:
+    """A module ``__getattr__`` for ``package``: each of its ``submodules``, and each name in
+    ``names`` (mapped to the submodule that defines it), imported on first access."""
+    submodules = frozenset(submodules)
+
+    def __getattr__(name: str) -> Any:
+        if name in submodules:
+            return importlib.import_module(f"{package}.{name}")
+        if name in names:
+            return getattr(importlib.import_module(f"{package}.{names[name]}"), name)
+        raise AttributeError(f"module {package!r} has no attribute {name!r}")
+
+    return __getattr__

@@ -12,6 +12,10 @@ from typing import Any, Literal
 
 from torch.utils.data import Dataset
 
+from corrlib._lazy import lazy_import
+
+datasets = lazy_import("torchvision.datasets")  # imported on first use, not with corrlib
+
 # The four IDX files torchvision's MNIST and FashionMNIST read from ``<root>/<Class>/raw``.
 MNIST_FILES = (
     "train-images-idx3-ubyte",
@@ -59,8 +63,6 @@ def load_mnist(
     ValueError
         Unknown ``kind``.
     """
-    from torchvision import datasets
-
     if kind not in _MNIST_CLASSES:
         raise ValueError(f"kind must be one of {tuple(_MNIST_CLASSES)}, got {kind!r}")
     class_name = _MNIST_CLASSES[kind]

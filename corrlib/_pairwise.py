@@ -19,7 +19,7 @@ from __future__ import annotations
 import torch
 
 from corrlib._moments import unit_scaled
-from corrlib._warnings import ConstantInputWarning, Note
+from corrlib._warnings import ConstantInputWarning, constant_input_message, warn
 
 # Relative size of a pair's centred sum of squares below which exact constancy is checked.
 _RESIDUE = 64.0
@@ -32,7 +32,6 @@ def pairwise_complete(
     nan_x: torch.Tensor,
     nan_y: torch.Tensor,
     method: str,
-    notes: list[Note],
 ) -> torch.Tensor:
     """Recompute, on pairwise-complete rows, every entry of ``r`` that involves a NaN column."""
     symmetric = y is None
@@ -58,13 +57,7 @@ def pairwise_complete(
         diag = r[rows, rows]
         r[rows, rows] = torch.where(torch.isnan(diag), diag, torch.ones_like(diag))
     if constant:
-        notes.append(
-            (
-                "x or y is exactly constant on the rows a pair has in common; those "
-                "correlations are undefined and returned as NaN",
-                ConstantInputWarning,
-            )
-        )
+        warn(constant_input_message("x or y, on a pair's common rows"), ConstantInputWarning)
     return r
 
 

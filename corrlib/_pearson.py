@@ -18,7 +18,7 @@ import torch
 
 from corrlib import _moments
 from corrlib._validation import constant_columns, scan_nonfinite
-from corrlib._warnings import ConstantInputWarning, Note
+from corrlib._warnings import ConstantInputWarning, constant_input_message, warn
 
 # Up to this many columns in all, x and y are multiplied as one stacked matrix.
 STACK_COLUMNS = 64
@@ -30,13 +30,12 @@ def pearson_matrix(
     *,
     nan_policy: str,
     rows: int | None,
-    notes: list[Note],
 ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor] | None]:
     """Pearson correlations of the columns of ``x`` (with those of ``y``), one dtype.
 
     Returns the matrix and, if there are any, the NaN columns of ``x`` and ``y`` (whose
     entries the caller recomputes under ``nan_policy="omit"``; ``None`` when the data are
-    finite). Infinite and constant columns are NaN, with a note.
+    finite). Infinite and constant columns are NaN, with a warning.
     """
     d_x = x.shape[1]
     stacked = y is not None and d_x + y.shape[1] <= STACK_COLUMNS
@@ -61,7 +60,7 @@ def pearson_matrix(
         if grad:
             r = _WithGradient.apply(x, y, r)
         return r, None
-    r, nan = _careful(left, right, m, ok, nan_policy, rows, notes, "x" if y is None else "x or y")
+    r, nan = _careful(left, right, m, ok, nan_policy, rows, "x" if y is None else "x or y")
     if stacked:
         r = r[:d_x, d_x:]
     return r, (nan[:d_x], nan[d_x:] if y is not None else nan)
@@ -126,7 +125,6 @@ def _careful(
     ok: torch.Tensor,
     nan_policy: str,
     rows: int | None,
-    notes: list[Note],
     name: str,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The correlations when some column failed the check; and the NaN columns (x's, then y's).
@@ -141,13 +139,7 @@ def _careful(
     else:
         nan, inf = nan_x, inf_x
     if bool(inf.any()):
-        notes.append(
-            (
-                f"{name} contains infinite values; every correlation that involves those "
-                "columns is NaN",
-                RuntimeWarning,
-            )
-        )
+        warn_infinite(name)
     failed = ~ok & ~nan & ~inf
     constant = torch.zeros_like(failed)
     if bool(failed.any()):
@@ -155,7 +147,7 @@ def _careful(
         index = torch.nonzero(failed).squeeze(1)
         constant[index] = constant_columns(both[:, index])
     if bool(constant.any()):
-        notes.append(constant_note(name))
+        warn(constant_input_message(name), ConstantInputWarning)
     bad = nan | inf | constant
     grad = x.requires_grad or (y is not None and y.requires_grad)
     if bool((failed & ~constant).any()) or (grad and bool(bad.any())):
@@ -208,10 +200,6 @@ def _rescaled(t: torch.Tensor, bad: torch.Tensor) -> torch.Tensor:
     return _moments.unit_scaled(t, t.detach().abs().amax(dim=0))[0]
 
 
-def constant_note(name: str) -> Note:
-    """The warning for an exactly constant column."""
-    return (
-        f"{name} has an exactly constant column; its correlations are undefined and "
-        "returned as NaN",
-        ConstantInputWarning,
-    )
+def warn_infinite(name: str) -> None:
+    """The warning for data holding an infinite value."""
+    warn(f"{name} contains infinite values; every correlation that involves those columns is NaN")

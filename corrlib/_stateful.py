@@ -27,6 +27,10 @@ from typing import Any, Literal, NamedTuple, Self, TypeVar
 import torch
 from torch import nn
 
+from corrlib._lazy import lazy_import
+
+dist = lazy_import("torch.distributed")
+
 # Result dtypes, by code on the wire.
 DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 
@@ -352,8 +356,6 @@ class StreamingStatistic(nn.Module):
 
 def distributed_world(group: Any) -> int | None:
     """The size of ``group``, or ``None`` without an initialised process group."""
-    import torch.distributed as dist
-
     if not (dist.is_available() and dist.is_initialized()):
         return None
     return dist.get_world_size(group)
@@ -361,8 +363,6 @@ def distributed_world(group: Any) -> int | None:
 
 def all_gather(tensor: torch.Tensor, group: Any) -> list[torch.Tensor]:
     """Every rank's ``tensor`` (of one shape and dtype on every rank), in rank order."""
-    import torch.distributed as dist
-
     gathered = [torch.empty_like(tensor) for _ in range(dist.get_world_size(group))]
     dist.all_gather(gathered, tensor, group=group)
     return gathered

@@ -61,9 +61,13 @@ def as_real_tensor(x: Any, name: str = "x") -> torch.Tensor:
             raise TypeError(f"{name} must be numeric, got an array of dtype {arr.dtype}")
         if arr.dtype.kind == "c":
             raise TypeError(f"{name} must be real, got complex dtype {arr.dtype}")
+        if not arr.dtype.isnative:  # big-endian data, as NumPy and pandas accept them
+            arr = arr.astype(arr.dtype.newbyteorder("="))
         if not arr.flags.writeable:  # e.g. pandas' read-only views; torch would warn
             arr = arr.copy()
-        t = torch.from_numpy(np.ascontiguousarray(arr))
+        if not arr.flags.c_contiguous:  # (np.ascontiguousarray would make a scalar 1-D)
+            arr = np.ascontiguousarray(arr)
+        t = torch.from_numpy(arr)
     if t.is_complex():
         raise TypeError(f"{name} must be real, got complex dtype {t.dtype}")
     return t
@@ -83,13 +87,32 @@ def as_data(x: Any, name: str = "x") -> tuple[torch.Tensor, torch.dtype]:
     return t.to(compute_dtype(t.dtype)), result_dtype(t.dtype)
 
 
-def check_positive_int(value: Any, name: str, *, allow_none: bool = False) -> None:
-    """Raise ``ValueError`` naming ``name`` unless ``value`` is a positive integer."""
+def check_positive_int(value: Any, name: str, *, allow_none: bool = False) -> Any:
+    """``value`` as a Python int, or ``ValueError`` naming ``name`` unless it is a positive
+    integer: a Python int, a NumPy integer scalar or a 0-d integer tensor.
+
+    Booleans, floats (even ``3.0``) and values below 1 are refused. With ``allow_none``,
+    ``None`` is accepted and returned as it is.
+    """
     if allow_none and value is None:
-        return
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        return None
+    number = as_integer(value)
+    if number is None or number < 1:
         none = " or None" if allow_none else ""
         raise ValueError(f"{name} must be a positive integer{none}, got {value!r}")
+    return number
+
+
+def as_integer(value: Any) -> int | None:
+    """``value`` as a Python int if it is an integer (Python, NumPy or a 0-d integer tensor;
+    never a bool or a float), else ``None``."""
+    if isinstance(value, torch.Tensor):
+        kind = value.dtype
+        integer = value.ndim == 0 and not (kind.is_floating_point or kind.is_complex)
+        integer = integer and kind != torch.bool
+    else:
+        integer = isinstance(value, int | np.integer) and not isinstance(value, bool)
+    return int(value) if integer else None
 
 
 def check_lag(max_lag: Any, n: int, name: str = "max_lag") -> int:
@@ -118,9 +141,8 @@ def check_ndim(t: torch.Tensor, ndim: int, name: str = "x") -> None:
     """Raise ``ValueError`` unless ``t`` has exactly ``ndim`` dimensions."""
     if t.ndim != ndim:
         layout = {1: "(n_samples,)", 2: "(n_samples, n_features)"}.get(ndim, f"{ndim}-D")
-        raise ValueError(
-            f"{name} must be {ndim}-D with layout {layout}, got shape {tuple(t.shape)}"
-        )
+        got = "a scalar (shape ())" if t.ndim == 0 else f"shape {tuple(t.shape)}"
+        raise ValueError(f"{name} must be {ndim}-D with layout {layout}, got {got}")
 
 
 def check_min_samples(t: torch.Tensor, minimum: int = 2, name: str = "x") -> None:

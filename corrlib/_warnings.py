@@ -1,13 +1,25 @@
-"""Warning classes raised by corrlib (modelled on ``scipy.stats``' own)."""
+"""corrlib's one way to warn, and its warning class (modelled on ``scipy.stats``' own).
+
+Every warning of corrlib goes through :func:`warn`, which points it at the first line outside
+corrlib: the user's line that called a corrlib function, however many corrlib functions lie
+in between. Nothing is counted by hand and nothing is passed down for later.
+"""
 
 from __future__ import annotations
 
+import os
+import sys
 import warnings
 
-# A warning to raise later: its message and its category. corrlib's helpers return these
-# instead of warning themselves, and the public function raises them with ``emit``, so that
-# every warning points at the line of the user's code that called the public function.
-Note = tuple[str, type[Warning]]
+import torch
+
+# Frames in these directories are skipped: corrlib's own, and torch's wrappers that stand
+# between a caller and a corrlib method (``nn.Module.__call__``, ``torch.no_grad``).
+_PACKAGE = os.path.dirname(__file__) + os.sep  # as code objects spell it
+_WRAPPERS = tuple(
+    os.path.join(os.path.dirname(torch.__file__), *parts)
+    for parts in (("nn", "modules", "module.py"), ("utils", "_contextlib.py"))
+)
 
 
 class ConstantInputWarning(RuntimeWarning):
@@ -18,11 +30,26 @@ class ConstantInputWarning(RuntimeWarning):
     """
 
 
-def emit(notes: list[Note], stacklevel: int = 2) -> None:
-    """Raise each distinct note once, ``stacklevel`` counted from the caller of ``emit``.
+def constant_input_message(inputs: str, statistic: str = "correlation coefficient") -> str:
+    """The one wording of the constant-input warning, after scipy's (``inputs`` names them)."""
+    return f"An input array is constant ({inputs}); the {statistic} is not defined (NaN)."
 
-    A public function calls ``emit(notes)``: the default ``stacklevel=2`` then names the line
-    that called the public function.
-    """
-    for message, category in dict.fromkeys(notes):
-        warnings.warn(message, category, stacklevel=stacklevel + 1)
+
+def _outside_corrlib(filename: str) -> bool:
+    return not (filename.startswith(_PACKAGE) or filename in _WRAPPERS)
+
+
+def stacklevel() -> int:
+    """The ``stacklevel`` that names the first frame outside corrlib, for a warning raised
+    by the function that calls this one."""
+    frame = sys._getframe(1)  # the corrlib function that warns: level 1
+    level = 1
+    while frame.f_back is not None and not _outside_corrlib(frame.f_code.co_filename):
+        frame = frame.f_back
+        level += 1
+    return level
+
+
+def warn(message: str, category: type[Warning] = RuntimeWarning) -> None:
+    """Warn with ``message``, pointing at the first line outside corrlib."""
+    warnings.warn(message, category, stacklevel=stacklevel())

@@ -23,7 +23,9 @@ from corrlib._validation import (
     check_same_length,
     constant_columns,
 )
-from corrlib._warnings import ConstantInputWarning, Note, emit
+from corrlib._warnings import ConstantInputWarning, constant_input_message, warn
+
+__all__ = ["autocorr", "crosscorr", "estimate_lag"]
 
 scipy = lazy_import("scipy")  # scipy.fft is imported on the first FFT, not with corrlib
 
@@ -63,16 +65,17 @@ def _series(x: Any, name: str, allow_2d: bool) -> tuple[torch.Tensor, torch.dtyp
     return t, out_dtype
 
 
-def _constant(t: torch.Tensor, name: str, notes: list[Note]) -> torch.Tensor:
-    """Which series (columns) are exactly constant; a warning is noted for the caller."""
+def _default_max_lag(n: int) -> int:
+    """The default largest lag for a series of ``n`` points: ``min(10 log10(n), n - 1)``, as
+    statsmodels' ``acf`` (its ``nlags`` default), rounded down."""
+    return min(int(10 * math.log10(n)), n - 1)
+
+
+def _constant(t: torch.Tensor, name: str, statistic: str) -> torch.Tensor:
+    """Which series (columns) are exactly constant, with a warning if any is."""
     constant = constant_columns(t)
     if bool(constant.any()):
-        notes.append(
-            (
-                f"{name} is exactly constant; its autocorrelation is undefined and returned as NaN",
-                ConstantInputWarning,
-            )
-        )
+        warn(constant_input_message(name, statistic), ConstantInputWarning)
     return constant
 
 
@@ -106,10 +109,8 @@ def autocorr(x: Any, max_lag: int | None = None, *, adjusted: bool = False) -> t
     """
     t, out_dtype = _series(x, "x", allow_2d=True)
     n = t.shape[0]
-    max_lag = min(int(10 * math.log10(n)), n - 1) if max_lag is None else check_lag(max_lag, n)
-    notes: list[Note] = []
-    constant = _constant(t, "x", notes)
-    emit(notes)
+    max_lag = _default_max_lag(n) if max_lag is None else check_lag(max_lag, n)
+    constant = _constant(t, "x", "autocorrelation")
     centred = t - t.mean(dim=0)
     nfft = _fft_length(n)
     acov = _cross_spectrum_inverse(centred, None, nfft)[: max_lag + 1]
@@ -123,7 +124,7 @@ def autocorr(x: Any, max_lag: int | None = None, *, adjusted: bool = False) -> t
     return acf.to(out_dtype)
 
 
-def crosscorr(x: Any, y: Any, max_lag: int) -> torch.Tensor:
+def crosscorr(x: Any, y: Any, max_lag: int | None = None) -> torch.Tensor:
     """Normalised cross-correlation of two series at lags ``-max_lag .. max_lag``.
 
     Entry ``i`` of the result belongs to lag ``k = i - max_lag`` and is
@@ -137,20 +138,19 @@ def crosscorr(x: Any, y: Any, max_lag: int) -> torch.Tensor:
     Parameters
     ----------
     x, y : tensor or array, shape ``(n,)``
-    max_lag : int
-        ``0 <= max_lag <= n - 1``.
+    max_lag : int, optional
+        ``0 <= max_lag <= n - 1``. Default: ``min(10 log10(n), n - 1)`` (rounded down), the
+        default number of lags of :func:`autocorr` and of statsmodels' ``acf`` and ``ccf``
+        plots; pass ``n - 1`` for every lag.
 
     Returns
     -------
     Tensor, shape ``(2 * max_lag + 1,)``
     """
-    notes: list[Note] = []
-    out = _crosscorr(x, y, max_lag, notes)
-    emit(notes)
-    return out
+    return _crosscorr(x, y, max_lag)
 
 
-def _crosscorr(x: Any, y: Any, max_lag: Any, notes: list[Note]) -> torch.Tensor:
+def _crosscorr(x: Any, y: Any, max_lag: Any) -> torch.Tensor:
     xt, x_dtype = _series(x, "x", allow_2d=False)
     yt, y_dtype = _series(y, "y", allow_2d=False)
     check_same_length(xt, yt)
@@ -158,8 +158,9 @@ def _crosscorr(x: Any, y: Any, max_lag: Any, notes: list[Note]) -> torch.Tensor:
     work = torch.promote_types(xt.dtype, yt.dtype)
     xt, yt = xt.to(work), yt.to(work)
     n = xt.shape[0]
-    max_lag = check_lag(max_lag, n)
-    constant = bool(_constant(xt, "x", notes)) | bool(_constant(yt, "y", notes))
+    max_lag = _default_max_lag(n) if max_lag is None else check_lag(max_lag, n)
+    constant = bool(_constant(xt, "x", "cross-correlation"))
+    constant |= bool(_constant(yt, "y", "cross-correlation"))
     xc, yc = xt - xt.mean(), yt - yt.mean()
     nfft = _fft_length(n)
     cross = _cross_spectrum_inverse(xc, yc, nfft)
@@ -190,9 +191,7 @@ def estimate_lag(x: Any, y: Any, max_lag: int | None = None) -> int:
     """
     xt, _ = _series(x, "x", allow_2d=False)
     max_lag = xt.shape[0] - 1 if max_lag is None else max_lag
-    notes: list[Note] = []
-    c = _crosscorr(xt, y, max_lag, notes)
-    emit(notes)
+    c = _crosscorr(xt, y, max_lag)
     if bool(torch.isnan(c).all()):
         raise ValueError("the lag is undefined: a series is constant or holds NaN")
     return int(torch.nan_to_num(c, nan=-math.inf).argmax()) - max_lag

@@ -10,15 +10,18 @@ images would pretend to have far more independent observations than there are.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable
 from typing import Any, Literal
 
 import numpy as np
 import torch
 
-from corrlib._validation import check_positive_int
-from corrlib.inference import ConfidenceInterval, _check_confidence
+from corrlib._lazy import lazy_import
+from corrlib._validation import as_integer, check_positive_int
+from corrlib._warnings import warn
+from corrlib.inference import ConfidenceInterval, _check_confidence, normal_quantile
+
+stats = lazy_import("scipy.stats")  # imported on first use, not with corrlib
 
 __all__ = ["bootstrap_ci"]
 
@@ -27,11 +30,10 @@ METHODS = ("percentile", "basic", "BCa")
 
 def __getattr__(name: str) -> Any:
     if name == "BootstrapInterval":  # the old name of the one interval type
-        warnings.warn(
+        warn(
             "corrlib.bootstrap.BootstrapInterval is deprecated: use "
             "corrlib.inference.ConfidenceInterval (the same (low, high) named tuple)",
             DeprecationWarning,
-            stacklevel=2,
         )
         return ConfidenceInterval
     raise AttributeError(f"module 'corrlib.bootstrap' has no attribute {name!r}")
@@ -56,9 +58,10 @@ def _generator(rng: int | np.integer | torch.Generator | None) -> torch.Generato
         return rng
     if rng is None:
         return torch.Generator().manual_seed(0)
-    if isinstance(rng, bool) or not isinstance(rng, int | np.integer):
+    seed = as_integer(rng)
+    if seed is None:
         raise ValueError(f"rng must be an integer seed or a torch.Generator, got {rng!r}")
-    return torch.Generator().manual_seed(int(rng))
+    return torch.Generator().manual_seed(seed)
 
 
 def bootstrap_ci(
@@ -135,29 +138,24 @@ def bootstrap_ci(
     True
     """
     if callable(data) and not callable(statistic):
-        warnings.warn(
+        warn(
             "bootstrap_ci(statistic, data) is deprecated: use bootstrap_ci(data, statistic) "
             "(and paired=True for paired samples), as scipy.stats.bootstrap",
             DeprecationWarning,
-            stacklevel=2,
         )
         data, statistic = statistic, data
         paired = isinstance(data, tuple | list)
     if not callable(statistic):
         raise TypeError(f"statistic must be callable, got {type(statistic).__name__}")
-    check_positive_int(n_resamples, "n_resamples")
+    n_resamples = check_positive_int(n_resamples, "n_resamples")
     if confidence is not None:
-        warnings.warn(
-            "bootstrap_ci(confidence=...) is deprecated: use confidence_level=",
-            DeprecationWarning,
-            stacklevel=2,
+        warn(
+            "bootstrap_ci(confidence=...) is deprecated: use confidence_level=", DeprecationWarning
         )
         confidence_level = confidence
     level = _check_confidence(confidence_level)
     if seed is not None:
-        warnings.warn(
-            "bootstrap_ci(seed=...) is deprecated: use rng=", DeprecationWarning, stacklevel=2
-        )
+        warn("bootstrap_ci(seed=...) is deprecated: use rng=", DeprecationWarning)
         rng = seed
     if not isinstance(method, str) or method.lower() not in {m.lower() for m in METHODS}:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
@@ -225,15 +223,13 @@ def _bca_quantiles(
     ``a = sum((mean_J - J_i)^3) / (6 * sum((mean_J - J_i)^2)^1.5)`` over the jackknife values
     ``J_i``; level ``Phi(z0 + (z0 + z_alpha) / (1 - a (z0 + z_alpha)))`` for each end.
     """
-    from scipy import stats  # imported on first use: ``import corrlib`` stays light
-
     below = (values < full).double().mean(dim=0).numpy()
-    z0 = stats.norm.ppf(below)
+    z0 = normal_quantile(below)
     spread = (jackknife.mean(dim=0) - jackknife).numpy()
     with np.errstate(divide="ignore", invalid="ignore"):
         accel = (spread**3).sum(axis=0) / (6.0 * ((spread**2).sum(axis=0)) ** 1.5)
     ends = []
-    for z_alpha in stats.norm.ppf([alpha, 1.0 - alpha]):
+    for z_alpha in normal_quantile([alpha, 1.0 - alpha]):
         with np.errstate(divide="ignore", invalid="ignore"):
             level = stats.norm.cdf(z0 + (z0 + z_alpha) / (1.0 - accel * (z0 + z_alpha)))
         level = np.atleast_1d(np.asarray(level, dtype=np.float64))

@@ -21,8 +21,7 @@ from typing import Any
 import torch
 
 from corrlib._validation import as_data, check_min_samples
-from corrlib._warnings import Note, emit
-from corrlib.correlation import correlate
+from corrlib.correlation import corr_matrix
 
 __all__ = ["channel_correlation", "gram_matrix"]
 
@@ -73,10 +72,7 @@ def channel_correlation(feature_maps: Any) -> torch.Tensor:
     n_channels = t.shape[1]
     observations = t.movedim(1, -1).reshape(-1, n_channels)
     check_min_samples(observations, 2, "feature_maps (samples x positions)")
-    notes: list[Note] = []
-    r = correlate(observations, notes=notes)
-    emit(notes)
-    return r.to(out_dtype)
+    return corr_matrix(observations).to(out_dtype)
 
 
 def gram_matrix(feature_maps: Any, *, normalize: bool = True) -> torch.Tensor:

@@ -29,13 +29,17 @@ Examples
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
 import numpy as np
+
+from corrlib._lazy import lazy_import
+from corrlib._warnings import warn
+
+stats = lazy_import("scipy.stats")  # imported on first use, not with corrlib
 
 __all__ = ["PairedDifference", "Verdict", "holm", "paired_difference", "seeds_needed"]
 
@@ -85,8 +89,6 @@ class PairedDifference:
     @property
     def p(self) -> float:
         """Two-sided p-value of the paired t test (``scipy.stats.ttest_rel``); 1 for identical arms."""
-        from scipy import stats  # imported on first use: ``import corrlib`` stays light
-
         if self.se == 0:
             return 1.0 if self.mean == 0 else 0.0
         return float(2.0 * stats.t.sf(abs(self.t), self.df))
@@ -94,11 +96,7 @@ class PairedDifference:
     @property
     def z(self) -> float:
         """Deprecated alias of :attr:`t` (the old "standard errors from zero")."""
-        warnings.warn(
-            "PairedDifference.z is deprecated: use .t with .p, or .verdict()",
-            DeprecationWarning,
-            stacklevel=2,
-        )
+        warn("PairedDifference.z is deprecated: use .t with .p, or .verdict()", DeprecationWarning)
         return self.t
 
     def confidence_interval(self, confidence_level: float = 0.95) -> tuple[float, float]:
@@ -106,8 +104,6 @@ class PairedDifference:
 
         Equal to ``scipy.stats.ttest_rel(treatment, control).confidence_interval(level)``.
         """
-        from scipy import stats
-
         _check_probability(confidence_level, "confidence_level")
         half = float(stats.t.ppf(0.5 + confidence_level / 2.0, self.df)) * self.se
         return (self.mean - half, self.mean + half)
@@ -119,8 +115,6 @@ class PairedDifference:
         ``mean >= margin`` rejected), as ``statsmodels.stats.weightstats.ttost_paired``.
         A small value supports equivalence within the margin.
         """
-        from scipy import stats
-
         margin = _check_margin(margin)
         if self.se == 0:
             return 0.0 if abs(self.mean) < margin else 1.0
@@ -255,8 +249,6 @@ def seeds_needed(sd: float, margin: float, power: float = 0.8, alpha: float = 0.
     >>> seeds_needed(sd=0.02, margin=0.02)
     10
     """
-    from scipy import stats
-
     sd = _check_margin(sd, "sd")
     margin = _check_margin(margin)
     _check_probability(power, "power")

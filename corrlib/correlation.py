@@ -26,8 +26,10 @@ from corrlib._validation import (
     result_dtype,
     scan_nonfinite,
 )
-from corrlib._warnings import Note, emit
+from corrlib._warnings import warn
 from corrlib.ranking import rankdata
+
+__all__ = ["corr_matrix", "pearson", "spearman"]
 
 Method = Literal["pearson", "spearman"]
 NanPolicy = Literal["propagate", "omit", "raise"]
@@ -64,8 +66,9 @@ def spearman(x: Any, y: Any, *, nan_policy: NanPolicy = "propagate") -> torch.Te
     """Spearman's rank correlation of two 1-D samples (Pearson's r of their average ranks).
 
     Ties get the average of the ranks they span, as in ``scipy.stats.spearmanr``. Parameters
-    and return value are as in :func:`pearson`; the result is not differentiable (ranks are
-    piecewise constant).
+    and return value are as in :func:`pearson`, except that two empty samples give NaN without
+    a warning, as ``scipy.stats.spearmanr([], [])`` does; the result is not differentiable
+    (ranks are piecewise constant).
 
     Examples
     --------
@@ -131,29 +134,10 @@ def corr_matrix(
     tensor([[1.0000, 0.9990],
             [0.9990, 1.0000]])
     """
-    notes: list[Note] = []
-    r = correlate(x, y, method=method, nan_policy=nan_policy, chunk_size=chunk_size, notes=notes)
-    emit(notes)
-    return r
-
-
-def correlate(
-    x: Any,
-    y: Any = None,
-    *,
-    method: Method = "pearson",
-    nan_policy: NanPolicy = "propagate",
-    chunk_size: int | None = None,
-    notes: list[Note],
-) -> torch.Tensor:
-    """:func:`corr_matrix` without warning: the warnings are appended to ``notes``.
-
-    For corrlib's own public functions, which raise them at their own level.
-    """
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     check_nan_policy(nan_policy)
-    check_positive_int(chunk_size, "chunk_size", allow_none=True)
+    chunk_size = check_positive_int(chunk_size, "chunk_size", allow_none=True)
     xt, x_dtype = _as_matrix(x, "x", method)
     yt, y_dtype = (None, x_dtype) if y is None else _as_matrix(y, "y", method)
     if yt is not None:
@@ -162,13 +146,13 @@ def correlate(
             raise ValueError(f"x and y are on different devices: {xt.device} and {yt.device}")
     out_dtype = x_dtype if y_dtype == x_dtype else torch.promote_types(x_dtype, y_dtype)
     if method == "spearman":
-        return _spearman(xt, yt, nan_policy, chunk_size, notes).to(out_dtype)
+        return _spearman(xt, yt, nan_policy, chunk_size).to(out_dtype)
     if yt is not None and yt.dtype != xt.dtype:
         work = torch.promote_types(xt.dtype, yt.dtype)
         xt, yt = xt.to(work), yt.to(work)
-    r, nan = _pearson.pearson_matrix(xt, yt, nan_policy=nan_policy, rows=chunk_size, notes=notes)
+    r, nan = _pearson.pearson_matrix(xt, yt, nan_policy=nan_policy, rows=chunk_size)
     if nan_policy == "omit" and nan is not None and bool(nan[0].any() | nan[1].any()):
-        r = _pairwise.pairwise_complete(r, xt, yt, nan[0], nan[1], "pearson", notes)
+        r = _pairwise.pairwise_complete(r, xt, yt, nan[0], nan[1], "pearson")
     return r if r.dtype == out_dtype else r.to(out_dtype)
 
 
@@ -177,40 +161,33 @@ def _spearman(
     y: torch.Tensor | None,
     nan_policy: NanPolicy,
     chunk_size: int | None,
-    notes: list[Note],
 ) -> torch.Tensor:
     """Spearman's rho: Pearson's r of the ranks, pairwise-complete ranks under ``"omit"``.
 
     Infinite values rank like any other but give NaN, as in :func:`corr_matrix`'s Pearson.
     """
-    x, nan_x, inf_x = _scan(x, nan_policy, "x", notes)
+    x, nan_x, inf_x = _scan(x, nan_policy, "x")
     if y is None:
         y_, nan_y, inf_y = None, nan_x, inf_x
     else:
-        y_, nan_y, inf_y = _scan(y, nan_policy, "y", notes)
+        y_, nan_y, inf_y = _scan(y, nan_policy, "y")
     rx, ry = spearman_ranks(x, y_, nan_x, nan_y)
-    r, _ = _pearson.pearson_matrix(rx, ry, nan_policy="propagate", rows=chunk_size, notes=notes)
+    r, _ = _pearson.pearson_matrix(rx, ry, nan_policy="propagate", rows=chunk_size)
     if nan_policy == "omit" and bool(nan_x.any() | nan_y.any()):
-        r = _pairwise.pairwise_complete(r, x, y_, nan_x, nan_y, "spearman", notes)
+        r = _pairwise.pairwise_complete(r, x, y_, nan_x, nan_y, "spearman")
     return _mask(r, inf_x, inf_y)
 
 
 def _scan(
-    t: torch.Tensor, nan_policy: NanPolicy, name: str, notes: list[Note]
+    t: torch.Tensor, nan_policy: NanPolicy, name: str
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """NaN and infinite columns of ``t`` (integer data have none); infinities noted."""
+    """NaN and infinite columns of ``t`` (integer data have none); infinities warned of."""
     if not t.is_floating_point():
         none = torch.zeros(t.shape[1], dtype=torch.bool, device=t.device)
         return t, none, none
     t, nan_cols, inf_cols = scan_nonfinite(t, nan_policy, name)
     if bool(inf_cols.any()):
-        notes.append(
-            (
-                f"{name} contains infinite values; every correlation that involves those "
-                "columns is NaN",
-                RuntimeWarning,
-            )
-        )
+        _pearson.warn_infinite(name)
     return t, nan_cols, inf_cols
 
 
@@ -220,11 +197,19 @@ def _two_sample(x: Any, y: Any, method: Method, nan_policy: NanPolicy) -> torch.
     check_ndim(xt, 1, "x")
     check_ndim(yt, 1, "y")
     check_same_length(xt, yt)
+    if method == "spearman" and xt.shape[0] == 0:  # as scipy.stats.spearmanr: NaN, no warning
+        dtype = torch.promote_types(result_dtype(xt.dtype), result_dtype(yt.dtype))
+        return torch.tensor(float("nan"), dtype=dtype, device=xt.device)
     check_min_samples(xt, 2, "x")
-    notes: list[Note] = []
-    r = correlate(xt[:, None], yt[:, None], method=method, nan_policy=nan_policy, notes=notes)
-    emit(notes, stacklevel=3)
+    r = corr_matrix(xt[:, None], yt[:, None], method=method, nan_policy=nan_policy)
     return r[0, 0]
+
+
+def correlate(x: Any, y: Any = None, **kwargs: Any) -> torch.Tensor:
+    """Deprecated: :func:`corr_matrix` (this was corrlib's internal name for it)."""
+    warn("corrlib.correlation.correlate is deprecated: use corr_matrix", DeprecationWarning)
+    kwargs.pop("notes", None)
+    return corr_matrix(x, y, **kwargs)
 
 
 def _as_matrix(x: Any, name: str, method: Method) -> tuple[torch.Tensor, torch.dtype]:

@@ -23,9 +23,14 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Subset
 
+from corrlib._lazy import lazy_import
 from corrlib._mnist import MNIST_FILES as MNIST_FILES  # re-exported
 from corrlib._mnist import load_mnist
-from corrlib._validation import as_data
+from corrlib._validation import as_data, as_integer
+
+# Imported on first use, not with corrlib.
+sklearn_datasets = lazy_import("sklearn.datasets")
+Image = lazy_import("PIL.Image")
 
 __all__ = [
     "channel_stats",
@@ -53,9 +58,7 @@ def load_digits_images() -> tuple[torch.Tensor, torch.Tensor]:
     >>> tuple(images.shape), images.dtype, labels.dtype
     ((1797, 1, 8, 8), torch.float32, torch.int64)
     """
-    from sklearn.datasets import load_digits
-
-    bunch = load_digits()
+    bunch = sklearn_datasets.load_digits()
     images = torch.as_tensor(bunch.images, dtype=torch.float32).unsqueeze(1) / 16.0
     labels = torch.as_tensor(bunch.target, dtype=torch.int64)
     return images, labels
@@ -101,8 +104,6 @@ def export_image_folder(
     FileExistsError
         ``root`` exists and is not empty.
     """
-    from PIL import Image
-
     pixels = _as_uint8_images(images)
     lab = (
         labels.detach().cpu()
@@ -225,13 +226,12 @@ def train_val_split(
     >>> len(train), len(val)
     (8, 2)
     """
-    if isinstance(n_or_dataset, bool) or not (
-        isinstance(n_or_dataset, int) or hasattr(n_or_dataset, "__len__")
-    ):
+    count = as_integer(n_or_dataset)
+    if count is None and not hasattr(n_or_dataset, "__len__"):
         raise TypeError(
             f"n_or_dataset must be an int or a dataset, got {type(n_or_dataset).__name__}"
         )
-    n = n_or_dataset if isinstance(n_or_dataset, int) else len(n_or_dataset)
+    n = len(n_or_dataset) if count is None else count
     if not isinstance(val_fraction, float | int) or not 0.0 < float(val_fraction) < 1.0:
         raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction!r}")
     if n < 2:
@@ -263,7 +263,7 @@ def train_val_split(
             f"({train.numel()} train, {val.numel()} validation)"
         )
     train, val = torch.sort(train).values, torch.sort(val).values
-    if isinstance(n_or_dataset, int):
+    if count is not None:
         return train, val
     return Subset(n_or_dataset, train.tolist()), Subset(n_or_dataset, val.tolist())
 

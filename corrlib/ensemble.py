@@ -36,6 +36,8 @@ from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 from torch.nn import functional as F
 
+from corrlib._validation import check_positive_int
+
 __all__ = ["Ensemble", "fit_ensemble", "member_accuracy", "member_losses"]
 
 ModelFactory = Callable[[], nn.Module]
@@ -306,8 +308,7 @@ def fit_ensemble(
     list of Tensor
         Per epoch, the members' mean training loss over the epoch's batches, shape ``(K,)``.
     """
-    if epochs < 1:
-        raise ValueError(f"epochs must be a positive int, got {epochs!r}")
+    epochs = check_positive_int(epochs, "epochs")
     if x.shape[0] != y.shape[0]:
         raise ValueError(
             f"x and y must have the same number of samples, got {x.shape[0]} and {y.shape[0]}"
@@ -316,8 +317,8 @@ def fit_ensemble(
         raise ValueError("penalty_layers were given without a penalty")
     opt = _make_optimizer(optimizer, ensemble.parameters(), lr, weight_decay)
     n, k = x.shape[0], len(ensemble)
-    size = n if batch_size is None else int(batch_size)
-    if not 1 <= size <= n:
+    size = n if batch_size is None else check_positive_int(batch_size, "batch_size")
+    if size > n:
         raise ValueError(f"batch_size must be in [1, {n}], got {batch_size!r}")
     ensemble.train()
     history: list[torch.Tensor] = []

@@ -5,6 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 
+from corrlib._lazy import lazy_import
+
+pd = lazy_import("pandas")  # imported on first use, not with corrlib
+
 __all__ = ["History"]
 
 
@@ -75,7 +79,5 @@ class History:
 
     def as_dataframe(self):
         """The history as a pandas DataFrame indexed by ``epoch`` (needs pandas)."""
-        import pandas as pd
-
         frame = pd.DataFrame(self.to_dict(), index=pd.Index(self.epochs, name="epoch"))
         return frame

@@ -13,7 +13,6 @@ Every interval is a :class:`ConfidenceInterval` ``(low, high)`` and every level 
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple
@@ -21,13 +20,18 @@ from typing import Any, Literal, NamedTuple
 import numpy as np
 import torch
 
-from corrlib._validation import as_real_tensor, check_ndim, check_same_length
+from corrlib._lazy import lazy_import
+from corrlib._validation import as_integer, as_real_tensor, check_ndim, check_same_length
+from corrlib._warnings import warn
+
+stats = lazy_import("scipy.stats")  # imported on first use, not with corrlib
 
 __all__ = [
     "ConfidenceInterval",
     "PearsonTestResult",
     "SpearmanTestResult",
     "fisher_ci",
+    "normal_quantile",
     "pearson_test",
     "proportion_ci",
     "spearman_test",
@@ -45,6 +49,26 @@ class ConfidenceInterval(NamedTuple):
     high: Any
 
 
+def normal_quantile(p: Any) -> Any:
+    """The standard-normal quantile ``Phi^-1(p)`` (``scipy.stats.norm.ppf``), corrlib's one.
+
+    ``normal_quantile(0.975)`` is 1.959964..., the ``z`` of a two-sided 95 % interval:
+    a two-sided interval at ``confidence_level`` uses ``normal_quantile((1 + level) / 2)``.
+    Computed by ``torch.special.ndtri`` in float64 (no scipy import).
+
+    Parameters
+    ----------
+    p : float or array
+        Probabilities in [0, 1] (0 and 1 give ``-inf`` and ``inf``).
+
+    Returns
+    -------
+    float for a scalar ``p``, else a NumPy float64 array of ``p``'s shape.
+    """
+    q = torch.special.ndtri(torch.as_tensor(np.asarray(p, dtype=np.float64)))
+    return float(q) if q.ndim == 0 else q.numpy()
+
+
 def _check_confidence(confidence_level: Any, name: str = "confidence_level") -> float:
     if isinstance(confidence_level, bool) or not isinstance(
         confidence_level, int | float | np.floating
@@ -59,29 +83,27 @@ def _level(confidence_level: float, confidence: float | None, where: str) -> flo
     """``confidence_level``, or the deprecated ``confidence=`` keyword with a warning."""
     if confidence is None:
         return _check_confidence(confidence_level)
-    warnings.warn(
+    warn(
         f"{where}(confidence=...) is deprecated: use confidence_level=, as in scipy",
         DeprecationWarning,
-        stacklevel=3,
     )
     return _check_confidence(confidence, "confidence")
 
 
 def _check_sample_count(n: Any) -> int:
-    if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 4:
+    count = as_integer(n)
+    if count is None or count < 4:
         raise ValueError(f"fisher_ci needs an integer n >= 4 observations, got n={n!r}")
-    return int(n)
+    return count
 
 
 def _z_bounds(z: Any, n: int, level: float, alternative: str, lib: Any) -> tuple[Any, Any]:
     """Ends of Fisher's interval in r, from ``z = atanh(r)`` (``lib``: ``math``, numpy or torch)."""
-    from scipy import stats  # imported on first use: ``import corrlib`` stays light
-
     se = 1.0 / math.sqrt(n - 3)
     if alternative == "two-sided":
-        q = float(stats.norm.ppf(0.5 + level / 2.0))
+        q = normal_quantile(0.5 + level / 2.0)
         return lib.tanh(z - q * se), lib.tanh(z + q * se)
-    q = float(stats.norm.ppf(level))
+    q = normal_quantile(level)
     if alternative == "less":
         return -1.0 + 0 * z, lib.tanh(z + q * se)
     return lib.tanh(z - q * se), 1.0 + 0 * z
@@ -216,25 +238,26 @@ def _check_alternative(alternative: str) -> None:
 
 
 def _coefficient(
-    coefficient: Any, x: Any, y: Any, alternative: str, nan_policy: str, name: str
+    coefficient: Any,
+    x: Any,
+    y: Any,
+    alternative: str,
+    nan_policy: str,
+    name: str,
+    allow_empty: bool = False,
 ) -> tuple[float, int]:
     """``coefficient(x, y)`` as a float (NaN for NaN input under "propagate") and ``n``.
 
-    Its warnings are raised again so that they point at the line that called ``name``.
+    ``allow_empty``: empty samples give NaN (as ``scipy.stats.spearmanr``) instead of an error.
     """
     _check_alternative(alternative)
     xt, yt = _paired_samples(x, y, nan_policy)
     n = int(xt.shape[0])
-    if n < 2:
+    if n < 2 and not (allow_empty and n == 0):
         raise ValueError(f"{name} needs at least 2 paired observations, got {n}")
     if bool(xt.isnan().any() | yt.isnan().any()):
         return math.nan, n
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        value = float(coefficient(xt, yt))
-    for w in caught:
-        warnings.warn(w.message, w.category, stacklevel=3)
-    return value, n
+    return float(coefficient(xt, yt)), n
 
 
 def pearson_test(
@@ -273,8 +296,6 @@ def pearson_test(
     >>> round(res.statistic, 3), round(res.pvalue, 3)
     (0.8, 0.104)
     """
-    from scipy import stats
-
     from corrlib.correlation import pearson
 
     r, n = _coefficient(pearson, x, y, alternative, nan_policy, "pearson_test")
@@ -316,6 +337,7 @@ def spearman_test(
     -------
     SpearmanTestResult
         ``.statistic`` (rho), ``.pvalue``, ``.n``; unpacks and indexes like scipy's result.
+        Empty samples give NaN for both, as in scipy.
 
     Examples
     --------
@@ -324,11 +346,9 @@ def spearman_test(
     >>> round(rho, 3), round(p, 3)
     (0.821, 0.089)
     """
-    from scipy import stats
-
     from corrlib.correlation import spearman
 
-    rho, n = _coefficient(spearman, x, y, alternative, nan_policy, "spearman_test")
+    rho, n = _coefficient(spearman, x, y, alternative, nan_policy, "spearman_test", True)
     if math.isnan(rho):
         return SpearmanTestResult(math.nan, math.nan, n, alternative)
     rho = min(1.0, max(-1.0, rho))
@@ -388,8 +408,6 @@ def proportion_ci(
     >>> round(low, 4), round(high, 4)
     (0.8256, 0.9448)
     """
-    from scipy import stats
-
     _check_confidence(confidence_level)
     if method not in PROPORTION_METHODS:
         raise ValueError(f"method must be one of {PROPORTION_METHODS}, got {method!r}")
@@ -401,7 +419,7 @@ def proportion_ci(
         raise ValueError(f"successes must not exceed n, got successes={successes!r}, n={n!r}")
     alpha = 1.0 - confidence_level
     if method == "wilson":
-        q = stats.norm.isf(alpha / 2.0)
+        q = normal_quantile(1.0 - alpha / 2.0)
         p_hat = k / m
         centre = (p_hat + q**2 / (2 * m)) / (1 + q**2 / m)
         half = q * np.sqrt(p_hat * (1 - p_hat) / m + q**2 / (4 * m**2)) / (1 + q**2 / m)

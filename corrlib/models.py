@@ -13,6 +13,8 @@ from collections.abc import Callable, Sequence
 
 from torch import nn
 
+from corrlib._validation import as_integer, check_positive_int
+
 __all__ = ["MLP", "SmallCNN", "count_parameters"]
 
 ActivationFactory = Callable[[], nn.Module]
@@ -38,21 +40,13 @@ def count_parameters(model: nn.Module, *, trainable_only: bool = False) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
 
 
-def _check_positive_int(value: object, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
-    return value
-
-
 def _check_widths(widths: Sequence[int], name: str) -> tuple[int, ...]:
-    if isinstance(widths, int):
+    if as_integer(widths) is not None:
         widths = (widths,)
     widths = tuple(widths)
     if not widths:
         raise ValueError(f"{name} must hold at least one width, got {widths!r}")
-    for i, w in enumerate(widths):
-        _check_positive_int(w, f"{name}[{i}]")
-    return widths
+    return tuple(check_positive_int(w, f"{name}[{i}]") for i, w in enumerate(widths))
 
 
 def _make_activation(activation: ActivationFactory) -> nn.Module:
@@ -132,8 +126,8 @@ class MLP(_NamedSequential):
         batch_norm: bool = False,
         dropout: float = 0.0,
     ) -> None:
-        in_features = _check_positive_int(in_features, "in_features")
-        out_features = _check_positive_int(out_features, "out_features")
+        in_features = check_positive_int(in_features, "in_features")
+        out_features = check_positive_int(out_features, "out_features")
         widths = _check_widths(hidden, "hidden")
         if not 0.0 <= float(dropout) < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
@@ -213,10 +207,10 @@ class SmallCNN(_NamedSequential):
         activation: ActivationFactory = nn.ReLU,
         batch_norm: bool = False,
     ) -> None:
-        in_channels = _check_positive_int(in_channels, "in_channels")
-        num_classes = _check_positive_int(num_classes, "num_classes")
+        in_channels = check_positive_int(in_channels, "in_channels")
+        num_classes = check_positive_int(num_classes, "num_classes")
         widths = _check_widths(channels, "channels")
-        kernel_size = _check_positive_int(kernel_size, "kernel_size")
+        kernel_size = check_positive_int(kernel_size, "kernel_size")
         if kernel_size % 2 == 0:
             raise ValueError(f"kernel_size must be odd (same padding), got {kernel_size}")
         layers: OrderedDict[str, nn.Module] = OrderedDict()

@@ -17,10 +17,13 @@ import torch
 from torch import nn
 
 from corrlib._batches import batch_inputs, model_device
-from corrlib._warnings import ConstantInputWarning
+from corrlib._lazy import lazy_import
+from corrlib._warnings import ConstantInputWarning, warn
 from corrlib.activations import ActivationRecorder, as_feature_matrix
 from corrlib.streaming import RunningCorrelation
 from corrlib.summaries import effective_rank, mean_abs_offdiag
+
+pd = lazy_import("pandas")
 
 __all__ = ["FeatureCorrelationMonitor"]
 
@@ -225,8 +228,6 @@ class FeatureCorrelationMonitor:
 
     def as_dataframe(self):
         """:attr:`records` as a pandas DataFrame (needs pandas)."""
-        import pandas as pd
-
         return pd.DataFrame.from_records(
             self.records,
             columns=[
@@ -246,12 +247,11 @@ def _measure(measure: str | None, loader: Iterable[Any] | None) -> str:
     if measure not in (None, "after_epoch", "pooled"):
         raise ValueError(f"measure must be 'after_epoch' or 'pooled', got {measure!r}")
     if measure is None and loader is None:
-        warnings.warn(
+        warn(
             "FeatureCorrelationMonitor without a loader pools the epoch's training batches, "
             "from a model that changes as it trains; pass a loader to measure the model after "
             "each epoch (the default), or measure='pooled' to keep this behaviour",
             FutureWarning,
-            stacklevel=3,
         )
         return "pooled"
     measure = "after_epoch" if measure is None else measure

@@ -9,14 +9,28 @@ lists or, for the matrix plots, pandas DataFrames (whose column names become the
 from __future__ import annotations
 
 from collections.abc import Sequence
-from statistics import NormalDist
 from typing import Any
 
 import matplotlib as mpl
 import numpy as np
 import torch
 
-from corrlib._validation import as_data, check_ndim, check_square, check_symmetric
+from corrlib._lazy import lazy_import
+from corrlib._validation import (
+    as_data,
+    check_ndim,
+    check_positive_int,
+    check_square,
+    check_symmetric,
+)
+from corrlib.inference import _level, normal_quantile
+
+# Imported on first use (corrlib.plot itself is imported only when used).
+plt = lazy_import("matplotlib.pyplot")
+sns = lazy_import("seaborn")
+pd = lazy_import("pandas")
+hierarchy = lazy_import("scipy.cluster.hierarchy")
+distance = lazy_import("scipy.spatial.distance")
 
 __all__ = ["acf_band", "acf_plot", "corr_clustermap", "corr_heatmap", "use_course_style"]
 
@@ -61,8 +75,7 @@ def use_course_style(**overrides: Any) -> None:
         rcParams to set on top of the course style, e.g. ``{"figure.dpi": 100}`` passed as
         ``use_course_style(**{"figure.dpi": 100})``.
     """
-    import matplotlib.pyplot as plt  # noqa: F401  (activates the backend before styling)
-    import seaborn as sns
+    plt.get_backend()  # pyplot is imported first: it activates the backend before styling
 
     rc = {**COURSE_RC, **overrides}
     sns.set_theme(context="notebook", style="whitegrid", palette="colorblind", rc=rc)
@@ -115,8 +128,6 @@ def corr_heatmap(
     ValueError
         If ``C`` is not a square 2-D matrix, or ``labels`` has the wrong length.
     """
-    import matplotlib.pyplot as plt
-    import seaborn as sns
 
     values, labels = _square_matrix(C, labels, "C")
     if ax is None:
@@ -186,10 +197,6 @@ def corr_clustermap(
     ValueError
         If ``C`` is not square, has fewer than two variables, holds NaN or is not symmetric.
     """
-    import pandas as pd
-    import seaborn as sns
-    from scipy.cluster import hierarchy
-    from scipy.spatial.distance import squareform
 
     values, labels = _square_matrix(C, labels, "C")
     d = values.shape[0]
@@ -203,7 +210,7 @@ def corr_clustermap(
     dist = 1.0 - (np.abs(values) if absolute else values)
     dist = np.clip((dist + dist.T) / 2.0, 0.0, 2.0)
     np.fill_diagonal(dist, 0.0)
-    linkage = hierarchy.linkage(squareform(dist, checks=False), method=method)
+    linkage = hierarchy.linkage(distance.squareform(dist, checks=False), method=method)
     names = list(labels) if labels is not None else list(range(d))
     frame = pd.DataFrame(values, index=names, columns=names)
     options: dict[str, Any] = {
@@ -219,7 +226,14 @@ def corr_clustermap(
     return sns.clustermap(frame, **options)
 
 
-def acf_band(acf: Any, n: int, *, confidence: float = 0.95, band: str = "bartlett") -> np.ndarray:
+def acf_band(
+    acf: Any,
+    n: int,
+    *,
+    confidence_level: float = 0.95,
+    band: str = "bartlett",
+    confidence: float | None = None,
+) -> np.ndarray:
     """Half-widths of the confidence band drawn around zero in an ACF plot, lag by lag.
 
     ``band="white"``: ``z / sqrt(n)`` at every lag ``k >= 1``, the band for the null hypothesis
@@ -229,9 +243,9 @@ def acf_band(acf: Any, n: int, *, confidence: float = 0.95, band: str = "bartlet
 
     the band statsmodels' ``acf(..., alpha=...)`` and ``plot_acf`` use: under the null hypothesis
     that the series is a moving average of order ``k - 1`` (autocorrelations beyond lag
-    ``k - 1`` are zero), about ``confidence`` of the sample values ``r_k`` fall inside it. ``z``
-    is the normal quantile of ``confidence`` (1.96 at 95 %; statsmodels uses 1.959964).
-    Lag 0 gets 0.
+    ``k - 1`` are zero), about ``confidence_level`` of the sample values ``r_k`` fall inside
+    it. ``z`` is the two-sided normal quantile of ``confidence_level``
+    (:func:`corrlib.inference.normal_quantile`: 1.959964 at 95 %, as statsmodels). Lag 0 gets 0.
 
     Parameters
     ----------
@@ -239,18 +253,21 @@ def acf_band(acf: Any, n: int, *, confidence: float = 0.95, band: str = "bartlet
         Autocorrelations at lags ``0..K``.
     n : int
         Length of the series.
-    confidence : float
+    confidence_level : float
         Coverage, strictly between 0 and 1.
     band : {"bartlett", "white"}
         Which band.
+    confidence : float, optional
+        Deprecated name of ``confidence_level``.
 
     Returns
     -------
     numpy.ndarray, shape ``(K + 1,)``
         Half-widths (``0`` at lag 0).
     """
-    values = _to_numpy(_checked_acf(acf, n, confidence, band))
-    z = _normal_quantile(confidence)
+    level = _level(confidence_level, confidence, "acf_band")
+    values = _to_numpy(_checked_acf(acf, n, level, band))
+    z = _two_sided_z(level)
     half = np.full(values.shape, z / np.sqrt(float(n)))
     if band == "bartlett" and values.shape[0] > 2:
         half[2:] *= np.sqrt(1.0 + 2.0 * np.cumsum(values[1:-1] ** 2))
@@ -263,19 +280,21 @@ def acf_plot(
     n: int,
     ax: Any = None,
     *,
-    confidence: float = 0.95,
+    confidence_level: float = 0.95,
     band: str = "bartlett",
     title: str | None = "Autocorrelation",
     color: str | None = None,
+    confidence: float | None = None,
 ) -> Any:
     """Draw an autocorrelation function as stems at lags ``0..K`` with a confidence band.
 
     The band (see :func:`acf_band`) is by default Bartlett's, widening with the lag as the
     sample autocorrelations at smaller lags are large, as in statsmodels' ``plot_acf``: a stem
     outside it is evidence of autocorrelation at that lag beyond those at smaller lags. With
-    ``band="white"`` it is the constant ``+-z / sqrt(n)`` (1.96 for 95 %), which is valid only
-    under the null hypothesis of white noise: for an autocorrelated series it is too narrow, and
-    stems at large lags cross it by chance far more often than ``1 - confidence``.
+    ``band="white"`` it is the constant ``+-z / sqrt(n)`` (``z = 1.96`` for 95 %), which is
+    valid only under the null hypothesis of white noise: for an autocorrelated series it is too
+    narrow, and stems at large lags cross it by chance far more often than
+    ``1 - confidence_level``.
 
     Parameters
     ----------
@@ -285,7 +304,7 @@ def acf_plot(
         Length of the series the autocorrelations were computed from, ``n >= 1``.
     ax : matplotlib Axes, optional
         Where to draw; by default a new figure.
-    confidence : float
+    confidence_level : float
         Coverage of the band, strictly between 0 and 1.
     band : {"bartlett", "white"}
         Bartlett's band (default, as statsmodels) or the white-noise band.
@@ -293,6 +312,8 @@ def acf_plot(
         Axes title (``None`` for none).
     color : str, optional
         Colour of the stems.
+    confidence : float, optional
+        Deprecated name of ``confidence_level``.
 
     Returns
     -------
@@ -303,20 +324,20 @@ def acf_plot(
     Raises
     ------
     ValueError
-        If ``acf`` is not 1-D and non-empty, ``n`` is not a positive integer, ``confidence``
-        is outside (0, 1) or ``band`` is unknown.
+        If ``acf`` is not 1-D and non-empty, ``n`` is not a positive integer,
+        ``confidence_level`` is outside (0, 1) or ``band`` is unknown.
     """
-    import matplotlib.pyplot as plt
 
-    values = _to_numpy(_checked_acf(acf, n, confidence, band))
-    half = acf_band(values, n, confidence=confidence, band=band)
+    level = _level(confidence_level, confidence, "acf_plot")
+    values = _to_numpy(_checked_acf(acf, n, level, band))
+    half = acf_band(values, n, confidence_level=level, band=band)
     lags = np.arange(values.shape[0])
     if ax is None:
         _, ax = plt.subplots()
     color = color if color is not None else "C0"
     if band == "white" or values.shape[0] == 1:
         edge_x = np.array([-0.5, lags[-1] + 0.5])  # a constant band spans the whole axis
-        edge = np.full(2, _white(n, confidence))
+        edge = np.full(2, _white(n, level))
     else:
         edge_x, edge = lags[1:], half[1:]
     name = "Bartlett" if band == "bartlett" else "white-noise"
@@ -329,7 +350,7 @@ def acf_plot(
             ls="--",
             lw=0.8,
             gid="acf-band",
-            label=f"{confidence:.0%} {name} band" if sign > 0 else None,
+            label=f"{level:.0%} {name} band" if sign > 0 else None,
         )
     ax.axhline(0.0, color="black", lw=0.8)
     ax.vlines(lags, 0.0, values, color=color, lw=1.5)
@@ -344,24 +365,23 @@ def acf_plot(
     return ax
 
 
-def _checked_acf(acf: Any, n: int, confidence: float, band: str) -> torch.Tensor:
+def _checked_acf(acf: Any, n: int, confidence_level: float, band: str) -> torch.Tensor:
     """Validate the arguments shared by :func:`acf_plot` and :func:`acf_band`."""
     t, _ = as_data(acf, "acf")
     check_ndim(t, 1, "acf")
     if t.numel() == 0:
         raise ValueError("acf must hold at least lag 0, got shape (0,)")
-    if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
-        raise ValueError(f"n must be a positive integer (the series length), got {n!r}")
-    if not 0.0 < confidence < 1.0:
-        raise ValueError(f"confidence must be in (0, 1), got {confidence!r}")
+    check_positive_int(n, "n (the series length)")
+    if not 0.0 < confidence_level < 1.0:
+        raise ValueError(f"confidence_level must be in (0, 1), got {confidence_level!r}")
     if band not in ACF_BANDS:
         raise ValueError(f"band must be one of {ACF_BANDS}, got {band!r}")
     return t
 
 
-def _white(n: int, confidence: float) -> float:
+def _white(n: int, confidence_level: float) -> float:
     """The white-noise half-width ``z / sqrt(n)``."""
-    return _normal_quantile(confidence) / np.sqrt(float(n))
+    return _two_sided_z(confidence_level) / np.sqrt(float(n))
 
 
 def _to_numpy(t: torch.Tensor) -> np.ndarray:
@@ -388,8 +408,6 @@ def _square_matrix(
     return _to_numpy(t), labels
 
 
-def _normal_quantile(confidence: float) -> float:
-    """Two-sided standard-normal quantile; the conventional 1.96 at 95 %."""
-    if confidence == 0.95:
-        return 1.96
-    return NormalDist().inv_cdf((1.0 + confidence) / 2.0)
+def _two_sided_z(confidence_level: float) -> float:
+    """The two-sided standard-normal quantile (1.959964 at 95 %)."""
+    return normal_quantile((1.0 + confidence_level) / 2.0)

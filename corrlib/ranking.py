@@ -11,6 +11,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+__all__ = ["rankdata"]
+
 
 def rankdata(x: torch.Tensor) -> torch.Tensor:
     """Rank each column of ``x`` from 1 to n, giving tied values the average of their ranks.
@@ -20,7 +22,9 @@ def rankdata(x: torch.Tensor) -> torch.Tensor:
     Parameters
     ----------
     x : Tensor, shape ``(n,)`` or ``(n, d)``
-        Real or integer data; ranks are taken along the first dimension.
+        Real or integer data, any floating dtype (float16 and bfloat16 are ranked in
+        float32, exactly); ranks are taken along the first dimension. ``n = 0`` gives an
+        empty result, as ``scipy.stats.rankdata([])`` does.
 
     Returns
     -------
@@ -32,7 +36,12 @@ def rankdata(x: torch.Tensor) -> torch.Tensor:
     """
     one_d = x.ndim == 1
     cols = x.reshape(-1, 1) if one_d else x
-    if cols.device.type == "cpu":
+    if cols.dtype in (torch.float16, torch.bfloat16):
+        cols = cols.float()  # exact: float32 holds every half-precision value
+    if cols.shape[0] == 0:  # as scipy: no values, no ranks
+        rank_dtype = torch.float32 if cols.device.type == "mps" else torch.float64
+        ranks = torch.empty(cols.shape, dtype=rank_dtype, device=cols.device)
+    elif cols.device.type == "cpu":
         ranks = torch.from_numpy(_rank_columns_numpy(cols.detach().numpy()))
     else:
         ranks = _rank_columns_torch(cols)

@@ -12,6 +12,10 @@ from typing import Any
 import numpy as np
 import torch
 
+from corrlib._validation import as_integer, check_positive_int
+
+__all__ = ["get_device", "get_rng_state", "seed_everything", "set_rng_state"]
+
 
 def seed_everything(
     seed: int, *, num_threads: int | None = None, deterministic: bool = True
@@ -37,16 +41,14 @@ def seed_everything(
     ``torch.utils.data.DataLoader`` shuffles with its own generator: pass
     ``generator=torch.Generator().manual_seed(seed)`` to make its order reproducible too.
     """
-    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
+    if as_integer(seed) is None or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-    seed = int(seed)
+    seed = as_integer(seed)
     random.seed(seed)
     np.random.seed(seed % 2**32)  # noqa: NPY002 - notebooks use the global RNG
     torch.manual_seed(seed)
     if num_threads is not None:
-        if num_threads < 1:
-            raise ValueError(f"num_threads must be at least 1, got {num_threads}")
-        torch.set_num_threads(int(num_threads))
+        torch.set_num_threads(check_positive_int(num_threads, "num_threads"))
     if deterministic:
         # cuBLAS needs this workspace setting for deterministic results on CUDA >= 10.2.
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")

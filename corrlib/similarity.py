@@ -38,7 +38,6 @@ zero after centring, so the rounding residue of the centring is never taken for 
 
 from __future__ import annotations
 
-import warnings
 from typing import Any
 
 import torch
@@ -59,7 +58,7 @@ from corrlib._cka_kernel import (
     varies,
 )
 from corrlib._validation import as_real_tensor, check_same_length
-from corrlib._warnings import ConstantInputWarning
+from corrlib._warnings import ConstantInputWarning, warn
 from corrlib.streaming_cka import MinibatchCKA
 
 __all__ = ["MinibatchCKA", "cka_matrix", "linear_cka", "unbiased_hsic"]
@@ -121,7 +120,7 @@ def linear_cka(x: Any, y: Any, *, debiased: bool = False) -> torch.Tensor:
         check_debiased_n(a.n)
     constant = [name for rep, name in ((a, "x"), (b, "y")) if not rep.varies]
     if constant:
-        warnings.warn(constant_message(constant), ConstantInputWarning, stacklevel=2)
+        warn(constant_message(constant), ConstantInputWarning)
     cross, self_a, self_b = hsic_terms([a], [b], debiased)
     device = cross.device
     r = cka_from_terms(cross, self_a, self_b, varies([a], device), varies([b], device), False)
@@ -155,11 +154,7 @@ def unbiased_hsic(x: Any, y: Any) -> torch.Tensor:
     value = unscaled(scaled, exponents([a]), exponents([b]))[0, 0]
     out = value.to(out_dtype)
     if bool(torch.isfinite(value)) and not bool(torch.isfinite(out)):
-        warnings.warn(
-            f"unbiased HSIC = {float(value):.3g} overflows {out_dtype}; pass float32 inputs",
-            RuntimeWarning,
-            stacklevel=2,
-        )
+        warn(f"unbiased HSIC = {float(value):.3g} overflows {out_dtype}; pass float32 inputs")
     return out
 
 
@@ -215,7 +210,7 @@ def cka_matrix(reps_a: Any, reps_b: Any = None, *, debiased: bool = False) -> to
     if not symmetric:
         constant += [f"reps_b[{j}]" for j, r in enumerate(prep_b) if not r.varies]
     if constant:
-        warnings.warn(constant_message(constant), ConstantInputWarning, stacklevel=2)
+        warn(constant_message(constant), ConstantInputWarning)
     cross, self_a, self_b = hsic_terms(prep_a, None if symmetric else prep_b, debiased)
     device = cross.device
     out = cka_from_terms(

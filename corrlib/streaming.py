@@ -16,7 +16,6 @@ far from overflow whatever the data's magnitude.
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Mapping
 from typing import Any
 
@@ -24,8 +23,16 @@ import torch
 
 from corrlib import _moments
 from corrlib._stateful import DTYPES, Description, StreamingStatistic, dtype_code, state_update
-from corrlib._validation import as_data, check_ndim, compute_dtype, constant_columns
-from corrlib._warnings import ConstantInputWarning
+from corrlib._validation import (
+    as_data,
+    check_ndim,
+    check_positive_int,
+    compute_dtype,
+    constant_columns,
+)
+from corrlib._warnings import ConstantInputWarning, constant_input_message, warn
+
+__all__ = ["RunningCorrelation"]
 
 # Rows whose mean centres each batch (its error, about sd / sqrt(rows), costs well under a
 # bit in the product; fewer rows read less of a batch that is not yet in cache).
@@ -90,8 +97,7 @@ class RunningCorrelation(StreamingStatistic):
         device: torch.device | str | None = None,
     ) -> None:
         super().__init__()
-        if not isinstance(num_features, int) or num_features < 1:
-            raise ValueError(f"num_features must be a positive integer, got {num_features!r}")
+        num_features = check_positive_int(num_features, "num_features")
         if dtype is not None and not dtype.is_floating_point:
             raise TypeError(f"dtype must be a floating dtype, got {dtype}")
         self.num_features = num_features
@@ -222,20 +228,13 @@ class RunningCorrelation(StreamingStatistic):
             raise ValueError(f"a correlation needs at least 2 rows, got n={self.n}")
         constant = ~self.varies
         if bool(constant.any()):
-            warnings.warn(
-                "a feature was exactly constant over every row seen; its correlations are "
-                "returned as NaN",
-                ConstantInputWarning,
-                stacklevel=2,
-            )
+            warn(constant_input_message("a feature, over every row seen"), ConstantInputWarning)
         ss = torch.diagonal(self.comoment)
         overflow = ~torch.isfinite(ss) & torch.isfinite(self.shifted_mean)
         if bool(overflow.any()):
-            warnings.warn(
+            warn(
                 f"the sums of squares overflowed {self.state_dtype}; those correlations are "
-                "NaN (accumulate in torch.float64 or scale the data down)",
-                RuntimeWarning,
-                stacklevel=2,
+                "NaN (accumulate in torch.float64 or scale the data down)"
             )
         bad = constant | ~torch.isfinite(self.shifted_mean)
         return _moments.correlation(self.comoment, ss, bad_x=bad).to(self.result_dtype)

@@ -8,7 +8,6 @@ ranks, calling, the accumulators' dtype and saving.
 
 from __future__ import annotations
 
-import warnings
 from typing import Any
 
 import torch
@@ -28,7 +27,7 @@ from corrlib._cka_kernel import (
 )
 from corrlib._stateful import Description, StreamingStatistic, state_update
 from corrlib._validation import as_real_tensor
-from corrlib._warnings import ConstantInputWarning
+from corrlib._warnings import ConstantInputWarning, warn
 
 __all__ = ["MinibatchCKA"]
 
@@ -277,11 +276,7 @@ class MinibatchCKA(StreamingStatistic):
         if names:
             if self._single:
                 names = [name[0] for name in names]
-            warnings.warn(
-                constant_message(names, "within every batch"),
-                ConstantInputWarning,
-                stacklevel=2,
-            )
+            warn(constant_message(names, "within every batch"), ConstantInputWarning)
         cka = cka_from_terms(
             self.cross,
             self.self_x,

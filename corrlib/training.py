@@ -22,6 +22,7 @@ from torch import nn
 from tqdm.std import tqdm
 
 from corrlib._batches import resolve_device, split_batch
+from corrlib._validation import check_positive_int
 from corrlib.activations import ActivationRecorder
 from corrlib.checkpoints import load_checkpoint, save_checkpoint
 from corrlib.history import History
@@ -272,8 +273,7 @@ def fit(
     FloatingPointError
         If the training objective becomes NaN or infinite.
     """
-    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
-        raise ValueError(f"epochs must be a positive int, got {epochs!r}")
+    epochs = check_positive_int(epochs, "epochs")
     if not isinstance(optimizer, torch.optim.Optimizer):
         raise TypeError(
             "optimizer must be a torch.optim.Optimizer built from model.parameters(), "

@@ -5,8 +5,11 @@ from __future__ import annotations
 import importlib
 import platform
 import sys
+from importlib import metadata
 
 import torch
+
+__all__ = ["show_versions", "versions"]
 
 _PACKAGES = (
     "corrlib",
@@ -26,8 +29,6 @@ _PACKAGES = (
 
 
 def _version(package: str) -> str | None:
-    from importlib import metadata
-
     try:
         return metadata.version(package)
     except metadata.PackageNotFoundError:

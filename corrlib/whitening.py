@@ -38,6 +38,7 @@ import torch
 from torch import nn
 
 from corrlib._validation import (
+    SYMMETRY_EPS_FACTOR,
     as_data,
     check_min_samples,
     check_ndim,
@@ -72,7 +73,9 @@ def condition_number(cov: Any, eps: float = 0.0) -> torch.Tensor:
     Raises
     ------
     ValueError
-        If ``cov`` is not a square 2-D matrix, is not symmetric, or ``eps`` is negative.
+        If ``cov`` is not a square 2-D matrix, is not symmetric, is indefinite (an eigenvalue
+        below ``-1e3 * eps(dtype) * max |eigenvalue|``, beyond rounding), or ``eps`` is
+        negative.
     """
     c, out_dtype = as_data(cov, "cov")
     check_square(c, "cov")
@@ -82,7 +85,16 @@ def condition_number(cov: Any, eps: float = 0.0) -> torch.Tensor:
     if not bool(torch.isfinite(work).all()):
         raise ValueError(f"cov of shape {tuple(c.shape)} contains NaN or infinite values")
     check_symmetric(work, "cov")
-    eigvals = torch.linalg.eigvalsh(work).clamp(min=0) + eps
+    eigvals = torch.linalg.eigvalsh(work)
+    # Rounding leaves a PSD matrix's zero eigenvalues within a few eps of the largest one.
+    tol = SYMMETRY_EPS_FACTOR * torch.finfo(work.dtype).eps * float(eigvals.abs().max())
+    if float(eigvals[0]) < -tol:
+        raise ValueError(
+            f"cov is not positive semi-definite: its smallest eigenvalue is "
+            f"{float(eigvals[0]):.3g} (largest {float(eigvals[-1]):.3g}); the condition number "
+            "of a covariance is defined for PSD matrices only"
+        )
+    eigvals = eigvals.clamp(min=0) + eps
     return (eigvals[-1] / eigvals[0]).to(out_dtype)
 
 

@@ -101,3 +101,17 @@ def test_dtype_and_half_precision():
     h = corrlib.autocorr(x.half(), 3)
     assert h.dtype == torch.float16
     torch.testing.assert_close(h.float(), corrlib.autocorr(x.half().float(), 3), atol=1e-3, rtol=0)
+
+
+@pytest.mark.parametrize("n", [2, 5, 11, 100, 1000])
+def test_crosscorr_default_max_lag_is_statsmodels_nlags_default(n):
+    g = torch.Generator().manual_seed(n)
+    x, y = (
+        torch.randn(n, generator=g, dtype=torch.float64),
+        torch.randn(n, generator=g, dtype=torch.float64),
+    )
+    max_lag = min(int(10 * np.log10(n)), n - 1)
+    out = corrlib.crosscorr(x, y)
+    assert out.shape == (2 * max_lag + 1,)
+    torch.testing.assert_close(out, corrlib.crosscorr(x, y, max_lag))
+    assert corrlib.autocorr(x).shape == (max_lag + 1,)

@@ -191,7 +191,7 @@ def test_fisher_ci_accepts_numpy_and_refuses_r_outside_the_unit_interval():
     for k in range(3):
         assert (low[k], high[k]) == pytest.approx(corrlib.fisher_ci(float(r[k]), 40, 0.9))
     assert np.isnan(low[3]) and np.isnan(high[3])
-    for bad in (torch.tensor([0.2, 1.2]), np.array([0.2, -1.01]), 1.5):
+    for bad in (torch.tensor([0.2, 1.2]), torch.tensor(-1.5), np.array([0.2, -1.01]), 1.5):
         with pytest.raises(ValueError, match=r"\[-1, 1\]"):
             corrlib.fisher_ci(bad, 10)
     for bad_n in (3, 4.5, True, "10"):

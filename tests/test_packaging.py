@@ -87,7 +87,8 @@ def test_dev_extra_holds_the_course_and_grading() -> None:
 
 
 def _third_party_imports(package: Path) -> set[str]:
-    """Top-level names of the modules a package's code imports, its own and stdlib excluded."""
+    """Top-level names of the modules a package's code imports (with an import statement or
+    ``lazy_import``), its own and stdlib excluded."""
     found: set[str] = set()
     for path in package.rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
@@ -95,6 +96,14 @@ def _third_party_imports(package: Path) -> set[str]:
                 found.update(a.name.split(".")[0] for a in node.names)
             elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
                 found.add(node.module.split(".")[0])
+            elif (  # corrlib._lazy's stand-ins: lazy_import("scipy.stats")
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Name)
+                and node.func.id == "lazy_import"
+                and node.args
+                and isinstance(node.args[0], ast.Constant)
+            ):
+                found.add(node.args[0].value.split(".")[0])
     return found - set(sys.stdlib_module_names) - {package.name}
 
 

@@ -139,7 +139,7 @@ def test_acf_plot_band_and_stems() -> None:
     band_lines = [line for line in ax.lines if line.get_gid() == "acf-band"]
     assert len(band_lines) == 2
     levels = sorted(float(line.get_ydata()[0]) for line in band_lines)
-    assert levels == pytest.approx([-1.96 / 20, 1.96 / 20], rel=1e-12)  # the conventional band
+    assert levels == pytest.approx([-Z95 / 20, Z95 / 20], rel=1e-12)  # the normal quantile
     markers = [line for line in ax.lines if line.get_label() == "sample ACF"]
     assert len(markers) == 1
     np.testing.assert_allclose(markers[0].get_xdata(), np.arange(5))
@@ -152,7 +152,7 @@ def test_acf_plot_band_and_stems() -> None:
 def test_acf_plot_confidence_and_axes() -> None:
     fig, ax = plt.subplots()
     out = plot.acf_plot(
-        np.array([1.0, 0.1, 0.0]), 100, ax=ax, confidence=0.99, title=None, band="white"
+        np.array([1.0, 0.1, 0.0]), 100, ax=ax, confidence_level=0.99, title=None, band="white"
     )
     assert out is ax and ax.get_title() == ""
     level = max(float(line.get_ydata()[0]) for line in ax.lines if line.get_gid() == "acf-band")
@@ -166,7 +166,7 @@ def test_acf_plot_confidence_and_axes() -> None:
         (np.array([]), 10, {}, "at least lag 0"),
         (np.ones(3), 0, {}, "positive integer"),
         (np.ones(3), 2.5, {}, "positive integer"),
-        (np.ones(3), 10, {"confidence": 1.0}, "confidence"),
+        (np.ones(3), 10, {"confidence_level": 1.0}, "confidence_level"),
         (np.ones(3), 10, {"band": "normal"}, "band must be one of"),
     ],
 )
@@ -189,8 +189,7 @@ def test_acf_band_bartlett_equals_statsmodels_confint(phi: float, seed: int) -> 
     values, confint = sm_acf(series, nlags=25, alpha=0.05, fft=True, result_object=False)
     width = (confint[:, 1] - confint[:, 0]) / 2  # statsmodels: acf -+ z * se_k
     half = plot.acf_band(values, series.shape[0])
-    # 1.96 here against statsmodels' exact 1.959964: the two differ by 1.8e-5 relative
-    np.testing.assert_allclose(half, width, rtol=5e-5, atol=1e-15)
+    np.testing.assert_allclose(half, width, rtol=1e-12, atol=1e-15)  # the same quantile
     # the band is statsmodels' and not the white one (whose width is constant)
     if phi != 0.0:
         assert half[-1] > 1.2 * half[1]
@@ -199,9 +198,10 @@ def test_acf_band_bartlett_equals_statsmodels_confint(phi: float, seed: int) -> 
 def test_acf_band_formula_by_hand() -> None:
     r = np.array([1.0, 0.5, 0.25, -0.1])
     n = 100
-    expected = 1.96 * np.sqrt(np.array([0.0, 1.0, 1 + 2 * 0.25, 1 + 2 * (0.25 + 0.0625)]) / n)
+    expected = Z95 * np.sqrt(np.array([0.0, 1.0, 1 + 2 * 0.25, 1 + 2 * (0.25 + 0.0625)]) / n)
     np.testing.assert_allclose(plot.acf_band(r, n), expected, rtol=1e-12)
-    np.testing.assert_allclose(plot.acf_band(r, n, band="white"), [0, 0.196, 0.196, 0.196])
+    white = [0, Z95 / 10, Z95 / 10, Z95 / 10]
+    np.testing.assert_allclose(plot.acf_band(r, n, band="white"), white, rtol=1e-12)
     assert plot.acf_band(np.array([1.0]), n).tolist() == [0.0]
 
 
@@ -221,8 +221,8 @@ def test_acf_plot_draws_bartlett_by_default() -> None:
     levels = {
         float(v) for line in white.lines if line.get_gid() == "acf-band" for v in line.get_ydata()
     }
-    assert levels == {-1.96 / 20, 1.96 / 20}
-    assert half[-1] > 2 * 1.96 / 20  # phi = 0.8: Bartlett's band is over twice as wide
+    assert sorted(levels) == pytest.approx([-Z95 / 20, Z95 / 20], rel=1e-12)
+    assert half[-1] > 2 * Z95 / 20  # phi = 0.8: Bartlett's band is over twice as wide
 
 
 def test_acf_plot_single_lag() -> None:
@@ -237,3 +237,26 @@ def test_plots_accept_gpu_tensors(corr: np.ndarray) -> None:
     np.testing.assert_allclose(np.asarray(ax.collections[0].get_array()).reshape(5, 5), corr)
     plot.corr_clustermap(c)
     plot.acf_plot(torch.tensor([1.0, 0.5, 0.25], device="cuda"), 100)
+
+
+Z95 = 1.959963984540054  # scipy.stats.norm.ppf(0.975)
+
+
+def test_the_band_uses_the_one_normal_quantile_and_the_old_keyword_is_deprecated() -> None:
+    from scipy import stats
+
+    from corrlib.inference import normal_quantile
+
+    assert normal_quantile(0.975) == pytest.approx(stats.norm.ppf(0.975), rel=1e-15)
+    np.testing.assert_allclose(
+        normal_quantile([0.001, 0.5, 0.9]), stats.norm.ppf([0.001, 0.5, 0.9]), rtol=1e-14
+    )
+    r = np.array([1.0, 0.5, 0.25])
+    for level in (0.8, 0.95, 0.99):
+        half = plot.acf_band(r, 100, confidence_level=level, band="white")
+        assert half[1] == pytest.approx(stats.norm.ppf((1 + level) / 2) / 10, rel=1e-14)
+    with pytest.warns(DeprecationWarning, match="confidence_level"):
+        old = plot.acf_band(r, 100, confidence=0.9)
+    np.testing.assert_array_equal(old, plot.acf_band(r, 100, confidence_level=0.9))
+    with pytest.warns(DeprecationWarning, match="confidence_level"):
+        plot.acf_plot(r, 100, confidence=0.9)

@@ -173,3 +173,20 @@ def test_dtypes_devices_and_module_behaviour():
     w(xr).sum().backward()
     assert xr.grad is not None and torch.isfinite(xr.grad).all()
     assert "num_features=4" in repr(w)
+
+
+@pytest.mark.parametrize(
+    "matrix",
+    [[[1.0, 2.0], [2.0, 1.0]], [[-1.0, 0.0], [0.0, 2.0]], -np.eye(3)],
+    ids=["indefinite", "negative-eigenvalue", "negative-definite"],
+)
+def test_condition_number_of_an_indefinite_matrix_raises(matrix):
+    with pytest.raises(ValueError, match="not positive semi-definite"):
+        condition_number(matrix)
+
+
+def test_condition_number_keeps_rounding_negatives_of_a_singular_psd_matrix():
+    x = torch.randn(3, 6, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    cov = torch.cov(x.T)  # rank 2: zero eigenvalues come out slightly negative
+    assert float(torch.linalg.eigvalsh(cov)[0]) < 1e-12
+    assert condition_number(cov) > 1e12
