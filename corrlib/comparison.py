@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
 
@@ -41,7 +41,14 @@ from corrlib._warnings import warn
 
 stats = lazy_import("scipy.stats")  # imported on first use, not with corrlib
 
-__all__ = ["PairedDifference", "Verdict", "holm", "paired_difference", "seeds_needed"]
+__all__ = [
+    "PairedDifference",
+    "Verdict",
+    "corrected_resampled",
+    "holm",
+    "paired_difference",
+    "seeds_needed",
+]
 
 
 class Verdict(StrEnum):
@@ -190,6 +197,37 @@ def paired_difference(
     if se <= 1e-15 * max(1.0, float(np.abs(d).max())):  # equal differences up to rounding
         se = 0.0
     return PairedDifference(float(d.mean()), se, int(d.size), tuple(float(v) for v in d))
+
+
+def corrected_resampled(result: PairedDifference, test_fraction: float) -> PairedDifference:
+    """Nadeau and Bengio's corrected resampled t: ``result`` with its standard error widened.
+
+    When the "seeds" of a paired comparison are train/test splits of **one** data set
+    (repeated cross-validation folds, random re-splits), the per-split differences are
+    correlated (the training sets overlap), and the plain paired t interval is far too narrow:
+    it measures the split noise, not how the result would vary on a new sample. Nadeau and
+    Bengio (2003, *Machine Learning* 52, 239-281) replace the variance ``s^2 / J`` of the mean
+    of ``J`` split differences by ``(1 / J + n_test / n_train) s^2``; the degrees of freedom
+    stay ``J - 1``. The interval, p-value, TOST and verdict of the returned result use it.
+
+    Parameters
+    ----------
+    result : PairedDifference
+        From :func:`paired_difference`, one value per split (e.g. ``repeats * folds`` folds).
+    test_fraction : float
+        Share of the data held out in each split, in (0, 1) (``1 / k`` for k-fold).
+
+    Examples
+    --------
+    >>> plain = paired_difference([0.3, 0.1, 0.2, 0.2], [0.0, 0.0, 0.0, 0.0])
+    >>> round(corrected_resampled(plain, 0.5).se / plain.se, 4)  # sqrt(1 + 4 * 0.5 / 0.5)
+    2.2361
+    """
+    if not isinstance(result, PairedDifference):
+        raise TypeError(f"result must be a PairedDifference, got {type(result).__name__}")
+    _check_probability(test_fraction, "test_fraction")
+    ratio = test_fraction / (1.0 - test_fraction)
+    return replace(result, se=result.se * math.sqrt(1.0 + result.n * ratio))
 
 
 def holm(p_values: Sequence[float] | Any) -> np.ndarray:

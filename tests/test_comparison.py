@@ -249,3 +249,24 @@ def test_seeds_needed_bad_input():
     ]:
         with pytest.raises(ValueError, match=match):
             seeds_needed(**kwargs)
+
+
+def test_corrected_resampled_widens_the_se_as_nadeau_bengio():
+    from corrlib.comparison import corrected_resampled
+
+    rng = np.random.default_rng(3)
+    d = 0.01 + rng.normal(scale=0.02, size=100)  # 20 x 5-fold differences
+    plain = paired_difference(d, np.zeros_like(d))
+    corrected = corrected_resampled(plain, 0.2)
+    want_se = d.std(ddof=1) * math.sqrt(1 / 100 + 0.2 / 0.8)
+    assert math.isclose(corrected.se, want_se, rel_tol=1e-12)
+    assert corrected.mean == plain.mean and corrected.n == plain.n and corrected.df == 99
+    t_crit = stats.t.ppf(0.975, 99)
+    low, high = corrected.confidence_interval()
+    assert math.isclose(low, plain.mean - t_crit * want_se, rel_tol=1e-12)
+    assert math.isclose(high, plain.mean + t_crit * want_se, rel_tol=1e-12)
+    assert corrected.p > plain.p
+    with pytest.raises(ValueError):
+        corrected_resampled(plain, 1.0)
+    with pytest.raises(TypeError):
+        corrected_resampled(d, 0.2)
