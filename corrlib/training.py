@@ -17,6 +17,7 @@ from contextlib import nullcontext
 from pathlib import Path
 from typing import Any, NamedTuple, Protocol
 
+import numpy as np
 import torch
 from torch import nn
 from tqdm.std import tqdm
@@ -248,7 +249,8 @@ def fit(
     penalty_weight : float
         Factor applied to the summed penalties.
     callbacks : sequence of callables
-        ``callback(epoch, history, model)`` after each epoch; returning ``True`` stops training.
+        ``callback(epoch, history, model)`` after each epoch; returning ``True`` (a Python, NumPy
+        or 0-d tensor boolean) stops training; any other return value is ignored.
         Optional methods ``on_fit_start(model)`` / ``on_fit_end(model)`` are called around the
         run (the latter also on error). :class:`corrlib.hooks.FeatureCorrelationMonitor` is one.
     progress : bool
@@ -329,7 +331,7 @@ def fit(
                 )
                 stop = False
                 for cb in callbacks:
-                    stop = (cb(epoch, history, model) is True) or stop
+                    stop = _asks_to_stop(cb(epoch, history, model)) or stop
                 if checkpoint_path is not None:
                     save_checkpoint(
                         checkpoint_path, model, optimizer, epoch, history, generator=generator
@@ -343,3 +345,13 @@ def fit(
             if hasattr(cb, "on_fit_end"):
                 cb.on_fit_end(model)
     return history
+
+
+def _asks_to_stop(result: object) -> bool:
+    """Whether a callback's return value asks to stop: a true boolean (Python, NumPy or a
+    one-element boolean tensor). Anything else (``None``, a number, a record) does not."""
+    if isinstance(result, bool | np.bool_):
+        return bool(result)
+    if isinstance(result, torch.Tensor) and result.dtype == torch.bool and result.numel() == 1:
+        return bool(result)
+    return False

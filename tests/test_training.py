@@ -186,6 +186,27 @@ def test_callbacks_are_called_and_can_stop():
     assert len(history) == 3
 
 
+@pytest.mark.parametrize(
+    "yes",
+    [np.bool_(True), torch.tensor(True), torch.tensor([True])],
+    ids=["numpy bool", "0-d tensor", "1-element tensor"],
+)
+def test_numpy_and_tensor_booleans_stop_training_too(yes):
+    model, opt = _setup()
+    train, val = _loaders()
+    history = fit(model, train, val, epochs=6, optimizer=opt, progress=False,
+                  callbacks=[lambda epoch, history, model: yes if epoch == 2 else np.bool_(False)])  # fmt: skip
+    assert len(history) == 2
+
+
+def test_other_return_values_do_not_stop_training():
+    model, opt = _setup()
+    train, val = _loaders()
+    history = fit(model, train, val, epochs=3, optimizer=opt, progress=False,
+                  callbacks=[lambda epoch, history, model: 1.0])  # fmt: skip
+    assert len(history) == 3
+
+
 def test_fit_start_and_end_hooks_run_even_on_error():
     events = []
 
