@@ -217,6 +217,8 @@ def correlation(
     Differentiable with respect to ``cross``, ``ss_x`` and ``ss_y``.
     """
     symmetric = ss_y is None
+    if in_range and bad_x is None and bad_y is None:
+        return _in_range(cross, ss_x, ss_y)
     if not in_range:  # a sum of squares that is not a positive number has no correlation
         bad_x = _no_spread(ss_x, bad_x)
         bad_y = None if symmetric else _no_spread(ss_y, bad_y)
@@ -238,6 +240,19 @@ def correlation(
     cols = rows if symmetric else bad_y
     cols = torch.zeros(r.shape[1], dtype=torch.bool, device=r.device) if cols is None else cols
     return r.masked_fill(rows[:, None] | cols[None, :], float("nan"))
+
+
+def _in_range(cross: torch.Tensor, ss_x: torch.Tensor, ss_y: torch.Tensor | None) -> torch.Tensor:
+    """:func:`correlation` when every sum of squares is known to be in range (no autograd).
+
+    The diagonal of a matrix with itself needs no fixing: ``(c + c) / (2 sqrt(s * s))`` is
+    exactly 1, because ``sqrt(fl(s * s)) == s`` in binary floating point.
+    """
+    if ss_y is None:
+        r = (cross + cross.T).div_(torch.outer(ss_x, ss_x).sqrt_().mul_(2.0))
+    else:
+        r = cross.div(torch.outer(ss_x, ss_y).sqrt_())
+    return r.clamp_(-1.0, 1.0)
 
 
 def _no_spread(ss: torch.Tensor, bad: torch.Tensor | None) -> torch.Tensor:
