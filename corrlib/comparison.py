@@ -140,13 +140,17 @@ class PairedDifference:
             return Verdict.EQUIVALENT
         return Verdict.INCONCLUSIVE
 
-    def format(self, digits: int = 3) -> str:
-        """``"+0.023 [+0.011, +0.035] p=0.004 (n = 5 seeds)"``: mean, 95 % interval, p, n."""
+    def format(self, digits: int = 3, unit: str = "seeds") -> str:
+        """``"+0.023 [+0.011, +0.035] p=0.004 (n = 5 seeds)"``: mean, 95 % interval, p, n.
+
+        ``unit`` names what the ``n`` pairs are (``"folds"`` for cross-validation folds of one
+        data set, ``"draws"``, ...); the default is ``"seeds"``.
+        """
         low, high = self.confidence_interval()
         p = f"p={self.p:.3f}" if self.p >= 10.0**-digits or self.p == 0 else f"p={self.p:.1e}"
         return (
             f"{self.mean:+.{digits}f} [{low:+.{digits}f}, {high:+.{digits}f}] {p} "
-            f"(n = {self.n} seeds)"
+            f"(n = {self.n} {unit})"
         )
 
     def __str__(self) -> str:

@@ -13,7 +13,7 @@ from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.power import TTestPower
 from statsmodels.stats.weightstats import ttost_paired
 
-from corrlib.comparison import Verdict, holm, paired_difference, seeds_needed
+from corrlib.comparison import Verdict, corrected_resampled, holm, paired_difference, seeds_needed
 
 finite = st.floats(-10, 10, allow_nan=False, allow_infinity=False)
 
@@ -151,6 +151,13 @@ def test_str_shows_mean_interval_p_and_seeds():
     p = stats.ttest_rel(a, b).pvalue
     assert str(res) == f"{res.mean:+.3f} [{low:+.3f}, {high:+.3f}] p={p:.3f} (n = 5 seeds)"
     assert str(res) == "+0.024 [+0.013, +0.035] p=0.004 (n = 5 seeds)"
+
+
+def test_format_names_the_unit_of_replication():
+    res = paired_difference([0.71, 0.74, 0.70, 0.73, 0.75], [0.69, 0.71, 0.69, 0.70, 0.72])
+    assert res.format(unit="folds") == "+0.024 [+0.013, +0.035] p=0.004 (n = 5 folds)"
+    assert res.format() == str(res)  # the default unit is still "seeds"
+    assert corrected_resampled(res, 0.2).format(unit="folds").endswith("(n = 5 folds)")
 
 
 def test_identical_arms_give_mean_zero_and_p_one():
