@@ -2,8 +2,9 @@
 
 Each notebook runs top to bottom in a new kernel of this interpreter (like "Restart Kernel and
 Run All Cells"), from the notebook's folder, without saving anything. Prints one Markdown table
-(the README's time budget): every notebook must finish in under 60 s and the whole course in
-under 240 s; the exit status is 1 if a target is missed or a notebook fails.
+(the README's time budget): every notebook must finish in under 120 s (the course plan's limit)
+and the whole course in under 10 minutes; the exit status is 1 if a target is missed or a
+notebook fails.
 
 Usage: ``make bench`` or ``python benchmarks/bench_notebooks.py [NOTEBOOK ...]`` (default: every
 ``notebooks/*.ipynb``).
@@ -27,8 +28,8 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError
 
 ROOT = Path(__file__).resolve().parents[1]
-NOTEBOOK_TARGET_S = 60.0
-TOTAL_TARGET_S = 240.0
+NOTEBOOK_TARGET_S = 120.0
+TOTAL_TARGET_S = 600.0
 HEADER = "| notebook | seconds | target | |\n|---|---:|---:|---|"
 
 
