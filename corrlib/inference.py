@@ -226,6 +226,14 @@ def _coefficient(
     return float(coefficient(xt, yt)), n
 
 
+def _p_value(null: Any, statistic: float, alternative: str) -> float:
+    """The p-value of ``statistic`` under the frozen scipy distribution ``null``: two-sided
+    ``2 P(S >= |s|)`` (at most 1), ``"greater"`` ``P(S >= s)``, ``"less"`` ``P(S <= s)``."""
+    if alternative == "two-sided":
+        return float(min(1.0, 2 * null.sf(abs(statistic))))
+    return float(null.sf(statistic) if alternative == "greater" else null.cdf(statistic))
+
+
 def pearson_test(
     x: Any,
     y: Any,
@@ -271,12 +279,8 @@ def pearson_test(
     if n == 2:
         return PearsonTestResult(r, 1.0, n, alternative)
     ab = n / 2 - 1
-    dist = stats.beta(ab, ab, loc=-1, scale=2)
-    if alternative == "two-sided":
-        p = 2 * dist.sf(abs(r))
-    else:
-        p = dist.sf(r) if alternative == "greater" else dist.cdf(r)
-    return PearsonTestResult(r, float(min(1.0, p)), n, alternative)
+    p = _p_value(stats.beta(ab, ab, loc=-1, scale=2), r, alternative)
+    return PearsonTestResult(r, p, n, alternative)
 
 
 def spearman_test(
@@ -323,8 +327,4 @@ def spearman_test(
         return SpearmanTestResult(rho, 1.0, n, alternative)
     with np.errstate(divide="ignore"):
         t = rho * math.sqrt(df / ((rho + 1.0) * (1.0 - rho))) if abs(rho) < 1 else rho * math.inf
-    if alternative == "two-sided":
-        p = 2 * stats.t.sf(abs(t), df)
-    else:
-        p = stats.t.sf(t, df) if alternative == "greater" else stats.t.cdf(t, df)
-    return SpearmanTestResult(rho, float(min(1.0, p)), n, alternative)
+    return SpearmanTestResult(rho, _p_value(stats.t(df), t, alternative), n, alternative)
