@@ -35,6 +35,7 @@ _SUBMODULES = (
     "history",
     "hooks",
     "inference",
+    "ledger",
     "losses",
     "models",
     "monitor",
