@@ -68,7 +68,7 @@ def head_mean(x: torch.Tensor) -> torch.Tensor:
     """The mean of the first rows of ``x``: the shift of :func:`shifted_moments`."""
     head = x if x.shape[0] <= HEAD_ROWS else x[:HEAD_ROWS]
     # any shift gives the same moments: it carries no gradient
-    return (head.detach() if head.requires_grad else head).mean(dim=0)
+    return (head.detach() if head.requires_grad else head).mean(0)
 
 
 def block_rows(d: int) -> int:
@@ -99,9 +99,7 @@ def shifted_moments(
     cx = head_mean(x) if shift_x is None else shift_x
     if y is None:
         gram, sums, _, _, _ = _products(x, cx, None, None, rows)
-        cross = gram.addr(sums, sums, alpha=-1.0 / x.shape[0])
-        sq, ss = torch.diagonal(gram), torch.diagonal(cross)
-        return Moments(x.shape[0], sums, sums, cross, ss, ss, sq, sq, True, x.dtype)
+        return symmetric_moments(gram, sums, x.shape[0], x.dtype)
     cy = head_mean(y) if shift_y is None else shift_y
     gram, sums_x, sums_y, sq_x, sq_y = _products(x, cx, y, cy, rows)
     n = x.shape[0]
@@ -109,6 +107,44 @@ def shifted_moments(
     ss_x = torch.addcmul(sq_x, sums_x, sums_x, value=-1.0 / n)
     ss_y = torch.addcmul(sq_y, sums_y, sums_y, value=-1.0 / n)
     return Moments(n, sums_x, sums_y, cross, ss_x, ss_y, sq_x, sq_y, False, x.dtype)
+
+
+def shifted_gram(x: torch.Tensor, rows: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """``G = (x - c)^T (x - c)`` and ``s = sum(x - c)`` for the shift ``c`` of
+    :func:`head_mean`: the one product of :func:`shifted_moments` (``rows`` as there)."""
+    gram, sums, _, _, _ = _products(x, head_mean(x), None, None, rows)
+    return gram, sums
+
+
+def symmetric_moments(
+    gram: torch.Tensor, sums: torch.Tensor, n: int, dtype: torch.dtype
+) -> Moments:
+    """The :class:`Moments` of ``n`` rows of data of ``dtype`` with themselves, from their
+    shifted product ``gram`` and sums ``sums`` (:func:`shifted_gram`)."""
+    cross = gram.addr(sums, sums, alpha=-1.0 / n)
+    sq, ss = torch.diagonal(gram), torch.diagonal(cross)
+    return Moments(n, sums, sums, cross, ss, ss, sq, sq, True, dtype)
+
+
+def self_correlation(
+    gram: torch.Tensor, sums: torch.Tensor, n: int, dtype: torch.dtype
+) -> tuple[torch.Tensor | None, torch.Tensor]:
+    """The correlation matrix of ``n`` rows of data of ``dtype`` with themselves, from their
+    shifted product (:func:`shifted_gram`), if every column is :func:`well_shifted` (one host
+    sync); otherwise ``None``. Also returns the per-column flags of that check.
+
+    The co-moment is formed four times over, ``F = 2 C + 2 C^T`` (the factors are exact): it
+    is exactly symmetric, its diagonal ``4 ss`` is what the check compares ``sq`` with, and
+    ``F / sqrt(diag(F) diag(F)^T)`` is the correlation with a diagonal of exactly 1, because
+    ``sqrt(fl(s * s)) == s`` in binary floating point.
+    """
+    four = gram.addr(sums, sums, beta=2.0, alpha=-2.0 / n)
+    four = four + four.T
+    ss4 = four.diagonal()
+    ok = _passes(gram.diagonal(), ss4, dtype)
+    if not bool(ok.all()):
+        return None, ok
+    return four.div_(torch.outer(ss4, ss4).sqrt_()).clamp_(-1.0, 1.0), ok
 
 
 def _products(
@@ -127,13 +163,14 @@ def _products(
     """
     n, d_x = x.shape
     d_y = 0 if y is None else y.shape[1]
-    # a user's chunk is split further into blocks of the default size, never joined
-    rows = block_rows(d_x + d_y) if rows is None else min(rows, block_rows(d_x + d_y))
-    grad = x.requires_grad or (y is not None and y.requires_grad)
-    if n <= rows or grad:
+    # a user's chunk is split further into blocks of the default size, never joined (no
+    # block has fewer than _MIN_BLOCK_ROWS rows: shorter data need not ask block_rows)
+    limit = n if n <= _MIN_BLOCK_ROWS else block_rows(d_x + d_y)
+    rows = limit if rows is None else min(rows, limit)
+    if n <= rows or x.requires_grad or (y is not None and y.requires_grad):
         xs = x - cx
         if y is None:
-            return xs.T @ xs, xs.sum(dim=0), None, None, None
+            return xs.T @ xs, xs.sum(0), None, None, None
         ys = y - cy
         return xs.T @ ys, xs.sum(dim=0), ys.sum(dim=0), (xs * xs).sum(0), (ys * ys).sum(0)
     device = x.device
@@ -166,12 +203,26 @@ def _products(
 def well_shifted(ss: torch.Tensor, sq: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     """Per column: the correction cancelled at most two bits and ``ss`` is in range.
 
-    In range means within ``[sqrt(tiny), sqrt(max)]`` of the data's ``dtype``, so that the
-    product of two such sums is a normal number. False for NaN, infinite, zero and constant
-    columns (a constant column's ``ss`` is rounding residue, far below ``sq / 4``).
+    In range means ``ss > sqrt(tiny)`` and ``sq < sqrt(max) / 4`` of the data's ``dtype`` (so
+    ``4 ss < sqrt(max) / 4`` too: ``ss <= sq``), so that the product of two such sums, even
+    four times over, is a normal number. False for NaN, infinite, zero and constant columns
+    (a constant column's ``ss`` is rounding residue, far below ``sq / 4``).
     """
+    return _passes(sq, _MAX_CANCELLATION * ss, dtype)
+
+
+def _passes(sq: torch.Tensor, ss4: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """:func:`well_shifted` given ``ss4 = 4 ss``: ``max(sq, 4 sqrt(tiny)) < min(4 ss,
+    sqrt(max) / 4)``, one comparison (NaN compares false)."""
+    lo, hi = _bounds(dtype)
+    return sq.clamp_min(lo) < ss4.clamp_max(hi)
+
+
+@functools.cache
+def _bounds(dtype: torch.dtype) -> tuple[float, float]:
+    """The bounds of :func:`_passes` for data of ``dtype``."""
     lo, hi = _normal_roots(dtype)
-    return (ss.clamp(lo, hi) == ss) & (sq < _MAX_CANCELLATION * ss)
+    return _MAX_CANCELLATION * lo, hi / _MAX_CANCELLATION
 
 
 @functools.cache
@@ -243,16 +294,11 @@ def correlation(
 
 
 def _in_range(cross: torch.Tensor, ss_x: torch.Tensor, ss_y: torch.Tensor | None) -> torch.Tensor:
-    """:func:`correlation` when every sum of squares is known to be in range (no autograd).
-
-    The diagonal of a matrix with itself needs no fixing: ``(c + c) / (2 sqrt(s * s))`` is
-    exactly 1, because ``sqrt(fl(s * s)) == s`` in binary floating point.
-    """
+    """:func:`correlation` of two blocks whose sums of squares are all known to be in range
+    (no autograd; a block with itself goes through :func:`self_correlation`)."""
     if ss_y is None:
-        r = (cross + cross.T).div_(torch.outer(ss_x, ss_x).sqrt_().mul_(2.0))
-    else:
-        r = cross.div(torch.outer(ss_x, ss_y).sqrt_())
-    return r.clamp_(-1.0, 1.0)
+        raise ValueError("in_range=True is for the cross block of two sets of columns")
+    return cross.div(torch.outer(ss_x, ss_y).sqrt_()).clamp_(-1.0, 1.0)
 
 
 def _no_spread(ss: torch.Tensor, bad: torch.Tensor | None) -> torch.Tensor:

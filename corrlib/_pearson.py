@@ -2,6 +2,8 @@
 
 :func:`pearson_matrix` computes the shifted product of :mod:`corrlib._moments` once and asks
 one question of it (one host sync): does every column pass :func:`~corrlib._moments.well_shifted`?
+(For data with itself, and for ``x`` and ``y`` stacked side by side when they have few
+columns, :func:`~corrlib._moments.self_correlation` asks it and normalises in one go.)
 For finite data of ordinary scale the answer is yes and the correlations follow at once.
 Otherwise :func:`_careful` finds, column by column, what went wrong:
 
@@ -43,23 +45,26 @@ def pearson_matrix(
     right = None if stacked else y
     grad = left.requires_grad or (right is not None and right.requires_grad)
     # the product needs no autograd graph: its gradient is written out in _WithGradient
-    m = _moments.shifted_moments(
-        left.detach() if grad else left, None if right is None else right.detach(), rows=rows
-    )
-    ok = _moments.well_shifted(m.ss_x, m.sq_x, m.dtype)
-    if right is not None:
-        ok = torch.cat([ok, _moments.well_shifted(m.ss_y, m.sq_y, m.dtype)])
-    if bool(ok.all()):
-        if right is not None:
+    data = left.detach() if grad else left
+    if right is None:
+        gram, sums = _moments.shifted_gram(data, rows)
+        r, ok = _moments.self_correlation(gram, sums, data.shape[0], data.dtype)
+        if r is not None:
+            if stacked:
+                r = r[:d_x, d_x:]
+            return (_WithGradient.apply(x, y, r) if grad else r), None
+        m = _moments.symmetric_moments(gram, sums, data.shape[0], data.dtype)
+    else:
+        m = _moments.shifted_moments(data, right.detach() if grad else right, rows=rows)
+        ok = torch.cat(
+            [
+                _moments.well_shifted(m.ss_x, m.sq_x, m.dtype),
+                _moments.well_shifted(m.ss_y, m.sq_y, m.dtype),
+            ]
+        )
+        if bool(ok.all()):
             r = _moments.correlation(m.cross, m.ss_x, m.ss_y, in_range=True)
-        elif stacked:
-            ss_x, ss_y = m.ss_x.split([d_x, m.ss_x.shape[0] - d_x])
-            r = _moments.correlation(m.cross[:d_x, d_x:], ss_x, ss_y, in_range=True)
-        else:
-            r = _moments.correlation(m.cross, m.ss_x, in_range=True)
-        if grad:
-            r = _WithGradient.apply(x, y, r)
-        return r, None
+            return (_WithGradient.apply(x, y, r) if grad else r), None
     r, nan = _careful(left, right, m, ok, nan_policy, rows, "x" if y is None else "x or y")
     if stacked:
         r = r[:d_x, d_x:]

@@ -137,7 +137,8 @@ def corr_matrix(
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     check_nan_policy(nan_policy)
-    chunk_size = check_positive_int(chunk_size, "chunk_size", allow_none=True)
+    if chunk_size is not None:
+        chunk_size = check_positive_int(chunk_size, "chunk_size")
     xt, x_dtype = _as_matrix(x, "x", method)
     yt, y_dtype = (None, x_dtype) if y is None else _as_matrix(y, "y", method)
     if yt is not None:
