@@ -158,7 +158,8 @@ def _products(
     without ``y``): in one product, or block by block.
 
     The blocks are shifted into one buffer and multiplied into a second one; their products
-    and sums are added up in float64 for float32 data (one long product would add its rows
+    and sums are added up in float64 for float32 data (each product converted first: a mixed-dtype
+    in-place addition takes several times longer) (one long product would add its rows
     one after the other into a float32 sum, off by 1e-4 relative after millions of rows).
     """
     n, d_x = x.shape
@@ -193,7 +194,7 @@ def _products(
             torch.mm(xs.T, ys, out=product)
             assert squares is not None
             squares += (block * block).sum(dim=0)
-        gram += product
+        gram += product.to(wide)  # (a converted copy adds faster than a promoting add_)
         sums += block.sum(dim=0)
     if squares is None:
         return gram, sums, None, None, None

@@ -335,15 +335,16 @@ class RunningCorrelation(StreamingStatistic):
         """Merge ``n_b`` rows with this mean and co-moment (in this state's frame) into the
         state, in place (Chan, Golub and LeVeque's rule).
 
-        The co-moment may be in the state's dtype or lower (float32 into a float64 state): the
-        in-place addition promotes it without a converted copy. It is symmetric up to the
+        The co-moment may be in the state's dtype or lower (float32 into a float64 state): it
+        is converted first (a mixed-dtype in-place addition takes several times longer than
+        the copy and a plain addition). It is symmetric up to the
         rounding of each batch's product; :meth:`compute` and :meth:`covariance` symmetrize
         it once.
         """
         n_a = self.n
         n = n_a + n_b
         diff = mean - self.shifted_mean
-        self.comoment.add_(comoment)
+        self.comoment.add_(comoment.to(self.comoment.dtype))
         if n_a > 0:
             self.comoment.addr_(diff, diff, alpha=n_a * n_b / n)
         self.shifted_mean.add_(diff, alpha=n_b / n)
