@@ -257,8 +257,25 @@ def localise(source: str) -> str:
     return _REPO_PATH.sub(lambda m: f'Path("."){m.group(2)}', source)
 
 
+def without_solutions(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """A copy of ``nb`` that gives no exercise away: each solution cell's source replaced by a
+    comment, and the solution and self-check cells without outputs (the other cells, the
+    key-results records included, unchanged)."""
+    out = nbformat.from_dict(nb)
+    for i, cell in enumerate(out.cells):
+        if is_solution(cell):
+            cell.source = "# (the solution is not part of this copy)"
+            for k in [i, *self_check_indices(out.cells, i)]:
+                clear_outputs(out.cells[k])
+    return out
+
+
 def copy_local_files(nb: nbformat.NotebookNode, notebook_dir: Path, out_dir: Path) -> list[Path]:
-    """Copy the repository files ``nb``'s code names (from ``notebook_dir/..``) into ``out_dir``."""
+    """Copy the repository files ``nb``'s code names (from ``notebook_dir/..``) into ``out_dir``.
+
+    A notebook (the ledger of 07 reads the other chapters' stored key results) is copied
+    :func:`without_solutions`, so that an edition does not carry another chapter's answers.
+    """
     written = []
     for cell in (c for c in nb.cells if c.cell_type == "code"):
         for parts in repository_files(cell.source):
@@ -268,7 +285,11 @@ def copy_local_files(nb: nbformat.NotebookNode, notebook_dir: Path, out_dir: Pat
             )
             if source.is_file():
                 target.parent.mkdir(parents=True, exist_ok=True)
-                written.append(Path(shutil.copy2(source, target)))
+                if source.suffix == ".ipynb":
+                    nbformat.write(without_solutions(read_notebook(source)), target)
+                    written.append(target)
+                else:
+                    written.append(Path(shutil.copy2(source, target)))
     return written
 
 
