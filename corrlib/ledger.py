@@ -335,7 +335,8 @@ class Claim:
     claim : str
         The claim, in the article's words translated.
     tested_in : str
-        Where it is tested (Markdown links to the notebooks' sections).
+        Where it is tested, as chapter and section (``"03 §5"``): plain text, because the table is
+        a cell's output, whose links a website built from the notebooks does not resolve.
     cites : tuple of Cite
         The cited results; empty for a claim that is not tested.
     scope : str
