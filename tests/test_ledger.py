@@ -1,195 +1,285 @@
-"""The ledger of the article's claims (notebook 05, chapter 6) quotes only stored evidence.
+"""The ledger of the article's claims (``notebooks/07_conclusion.ipynb``) is bound to the evidence.
 
-The ledger is a markdown table in ``notebooks/05_optimization.ipynb`` with the columns
-claim | tested in | measured | verdict. Every number in its "measured" column must appear, as
-printed, in the stored outputs of a notebook that its "tested in" column links to (code-cell
-outputs only, never the prose), so that re-running a notebook with a different result, or
-editing a number in the ledger, makes this test fail.
+07 declares its claims in one code cell tagged ``ledger-claims`` (``RECORDS``, ``CLAIMS``,
+``PENDING``) and shows the ledger, built by :func:`corrlib.ledger.ledger_markdown` from the
+chapters' stored key results, in the cell tagged ``ledger``. These tests check that
 
-A label such as ``03:`` that names a cited notebook is not a number. A number is matched as
-a whole token: ``0.91`` does not match ``0.912`` or ``-0.91``, and a
-paired result written ``+0.031 +/- 0.004`` must appear with the same signs and digits (spaces
-may differ).
+(a) the stored ledger equals the one the cited chapters' *current* key results give (a stale 07
+    fails), compared row by row and cell by cell (:func:`ledger_problems`);
+(b) every cited name is in its chapter's key-results record;
+(c) every row's verdict follows from its cited outcomes by the rule stated in 07 (implemented
+    here again, independently of corrlib);
+(d) by mutation, number by number: the stored ledger with any ONE of its numbers changed, to a
+    neighbour (last digit +-1) or to a number printed elsewhere in the notebooks (the nearest one
+    of the same form, from the cited chapter's outputs first), is caught. A number is not
+    accepted because it appears somewhere in some notebook: each one is compared with the
+    one result it is bound to;
+and that each chapter 00-06 records its key results in exactly one cell, with its output.
 """
 
 from __future__ import annotations
 
 import re
+from functools import cache
 from pathlib import Path
 
 import nbformat
 import pytest
 
-NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"
-LEDGER_NOTEBOOK = NOTEBOOK_DIR / "05_optimization.ipynb"
-COLUMNS = ("claim", "tested in", "measured", "verdict")
-VERDICTS = ("holds", "does not hold", "depends", "inconclusive", "not tested")
+from corrlib.ledger import KEY_RESULTS_TAG, ledger_markdown, read_key_results
 
-_NUMBER = r"[+-]?\d+(?:\.\d+)?(?:e[+-]?\d+)?%?"
-# a paired result "mean +/- SE" is one quotation; then single numbers
-TOKEN_RE = re.compile(rf"(?<![\w.]){_NUMBER}\s*(?:\+/-|±)\s*{_NUMBER}(?![\w])|(?<![\w.]){_NUMBER}")
-NOTEBOOK_LINK_RE = re.compile(r"\((\d\d_[a-z_]+\.ipynb)(?:#[^)]*)?\)")
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOK_DIR = ROOT / "notebooks"
+LEDGER_NOTEBOOK = NOTEBOOK_DIR / "07_conclusion.ipynb"
+CHAPTERS = {
+    "00": "00_introduction",
+    "01": "01_concepts",
+    "02": "02_core_module",
+    "03": "03_integration",
+    "04": "04_image_application",
+    "05": "05_optimization",
+    "06": "06_robustness_security",
+}
+ARTICLE_SECTIONS = ("1.2", "2.1", "2.2", "3.2", "4.1", "5.1", "5.2", "5.3", "6")
+NUMBER = re.compile(r"(?<![\w.])[+-]?\d+(?:\.\d+)?(?![\w.]*\d)")
 
 
-def split_row(line: str) -> list[str]:
-    """Cells of a markdown table row; ``\\|`` is a literal bar inside a cell."""
-    body = line.strip().strip("|")
-    cells = re.split(r"(?<!\\)\|", body)
-    return [c.strip().replace("\\|", "|") for c in cells]
+# --- reading 07 ----------------------------------------------------------------------------------
 
 
-def ledger_rows(notebook: Path = LEDGER_NOTEBOOK) -> list[dict[str, str]]:
-    """The rows of the ledger table: the markdown table whose header is :data:`COLUMNS`."""
-    nb = nbformat.read(notebook, as_version=4)
-    for cell in nb.cells:
-        if cell.cell_type != "markdown":
+def _tagged(nb: nbformat.NotebookNode, tag: str) -> list[nbformat.NotebookNode]:
+    return [c for c in nb.cells if c.cell_type == "code" and tag in c.metadata.get("tags", [])]
+
+
+def declared_ledger(path: Path = LEDGER_NOTEBOOK) -> dict:
+    """``RECORDS`` (resolved against the notebook's folder), ``CLAIMS`` and ``PENDING`` of 07:
+    the source of its cell tagged ``ledger-claims``, run on its own."""
+    cells = _tagged(nbformat.read(path, as_version=4), "ledger-claims")
+    assert len(cells) == 1, "07 declares its claims in one cell tagged 'ledger-claims'"
+    namespace: dict = {}
+    source = "from dataclasses import replace\nfrom pathlib import Path\n"
+    source += "from corrlib.ledger import Cite, Claim, check_cite, paired_cite\n" + cells[0].source
+    exec(compile(source, f"{path.name}:ledger-claims", "exec"), namespace)  # noqa: S102
+    records = {ch: (path.parent / p).resolve() for ch, p in namespace["RECORDS"].items()}
+    return {"RECORDS": records, "CLAIMS": namespace["CLAIMS"], "PENDING": namespace["PENDING"]}
+
+
+def stored_ledger(path: Path = LEDGER_NOTEBOOK) -> str:
+    """The ledger as stored in 07: the Markdown output of its cell tagged ``ledger``."""
+    cells = _tagged(nbformat.read(path, as_version=4), "ledger")
+    assert len(cells) == 1, "07 shows its ledger in one cell tagged 'ledger'"
+    shown = [
+        o.data["text/markdown"] for o in cells[0].outputs if "text/markdown" in o.get("data", {})
+    ]
+    assert len(shown) == 1, "the ledger cell has no stored Markdown output: run 07"
+    return shown[0]
+
+
+def cited_records(declared: dict) -> dict[str, str]:
+    records: dict[str, str] = {}
+    for path in declared["RECORDS"].values():
+        records |= read_key_results(path)
+    return records
+
+
+def table_rows(markdown: str) -> list[list[str]]:
+    """The cells of each row of a Markdown table (header and ``|---|`` line left out)."""
+    rows = []
+    for line in markdown.strip().splitlines()[2:]:
+        body = line.strip()
+        assert body.startswith("|") and body.endswith("|"), f"not a table row: {line!r}"
+        rows.append([c.strip() for c in re.split(r"(?<!\\)\|", body[1:-1])])
+    return rows
+
+
+def ledger_problems(stored: str, expected: str) -> list[str]:
+    """Where ``stored`` differs from ``expected``: one message per differing cell, naming the
+    numbers that differ (an empty list when the two tables are the same)."""
+    old_lines, new_lines = stored.strip().splitlines(), expected.strip().splitlines()
+    if old_lines[:2] != new_lines[:2]:
+        return ["the header of the ledger differs"]
+    got, want = table_rows(stored), table_rows(expected)
+    if len(got) != len(want):
+        return [f"the ledger has {len(got)} rows, the cited results give {len(want)}"]
+    problems = []
+    for i, (row_got, row_want) in enumerate(zip(got, want, strict=True)):
+        if len(row_got) != len(row_want):
+            problems.append(f"row {i + 1}: {len(row_got)} cells, expected {len(row_want)}")
             continue
-        lines = cell.source.splitlines()
-        for i, line in enumerate(lines):
-            if not line.lstrip().startswith("|"):
-                continue
-            header = tuple(c.lower() for c in split_row(line))
-            if header != COLUMNS:
-                continue
-            rows = []
-            for row_line in lines[i + 2 :]:  # skip the |---| line
-                if not row_line.lstrip().startswith("|"):
-                    break
-                cells = split_row(row_line)
-                assert len(cells) == len(COLUMNS), f"ledger row with {len(cells)} cells: {row_line}"
-                rows.append(dict(zip(COLUMNS, cells, strict=True)))
-            return rows
-    raise AssertionError(f"no table with the header {COLUMNS} in {notebook.name}")
+        for j, (a, b) in enumerate(zip(row_got, row_want, strict=True)):
+            if a != b:
+                numbers = [
+                    (x, y)
+                    for x, y in zip(NUMBER.findall(a), NUMBER.findall(b), strict=False)
+                    if x != y
+                ]
+                problems.append(f"row {i + 1}, column {j + 1}: {numbers or 'text'} differs")
+    return problems
 
 
-def stored_output_text(notebook: Path) -> str:
-    """All text that a notebook's code cells printed or displayed, as stored in the file."""
-    nb = nbformat.read(notebook, as_version=4)
-    parts = []
+# --- the rule of 07, section 2, written again ----------------------------------------------------
+
+
+def rule(outcomes: list[tuple[str, str]]) -> str:
+    kinds = {"for" if o == c else "open" if o == "inconclusive" else "against" for o, c in outcomes}
+    if not kinds:
+        return "not tested"
+    if kinds == {"for"}:
+        return "holds"
+    if kinds == {"against"}:
+        return "does not hold"
+    return "depends" if {"for", "against"} <= kinds else "inconclusive"
+
+
+# --- fixtures --------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def declared() -> dict:
+    return declared_ledger()
+
+
+@pytest.fixture(scope="module")
+def records(declared) -> dict[str, str]:
+    return cited_records(declared)
+
+
+@pytest.fixture(scope="module")
+def expected(declared, records) -> str:
+    return ledger_markdown(declared["CLAIMS"], records, declared["PENDING"])
+
+
+# --- (a)-(c) -------------------------------------------------------------------------------------
+
+
+def test_stored_ledger_is_what_the_cited_key_results_give(expected):
+    problems = ledger_problems(stored_ledger(), expected)
+    assert not problems, f"07's stored ledger is stale or edited (re-run 07): {problems}"
+
+
+def test_every_cited_name_is_in_its_chapters_record(declared, records):
+    for claim in declared["CLAIMS"]:
+        for cite in claim.cites:
+            for name in cite.names:
+                chapter = name[:2]
+                assert chapter in declared["RECORDS"], f"{claim.key}: chapter {chapter} not read"
+                record = read_key_results(declared["RECORDS"][chapter])
+                assert name in record, f"{claim.key}: {name} is not in chapter {chapter}'s record"
+
+
+def test_every_verdict_follows_from_its_cited_verdicts_by_the_rule(declared, records):
+    rows = table_rows(stored_ledger())
+    assert len(rows) == len(declared["CLAIMS"])
+    for claim, row in zip(declared["CLAIMS"], rows, strict=True):
+        if claim.key in declared["PENDING"]:
+            assert not claim.cites, f"{claim.key}: pending, but cites results"
+            want = "not tested (yet)"
+        else:
+            want = rule([(records[c.verdict], c.claimed) for c in claim.cites])
+        assert row[-1].startswith(f"**{want}**"), f"{claim.key}: shown {row[-1]!r}, rule: {want}"
+
+
+def test_the_ledger_covers_the_article_and_its_thesis(declared):
+    sections = {s.strip() for c in declared["CLAIMS"] for s in c.section.split(",")}
+    assert set(ARTICLE_SECTIONS) <= sections, set(ARTICLE_SECTIONS) - sections
+    thesis = " ".join(c.claim.lower() for c in declared["CLAIMS"] if "6" in c.section.split(", "))
+    for word in ("accuracy", "robustness", "security"):
+        assert word in thesis, f"the conclusion's thesis ({word}) has no row"
+    assert set(declared["PENDING"]) <= {c.key for c in declared["CLAIMS"]}
+
+
+# --- (d) mutation, number by number ---------------------------------------------------------------
+
+
+@cache
+def _output_numbers(path: Path, skip_tag: str | None = None) -> tuple[str, ...]:
+    """Every number printed in the outputs of ``path``'s code cells (not those tagged ``skip_tag``)."""
+    nb = nbformat.read(path, as_version=4)
+    found = []
     for cell in nb.cells:
-        if cell.cell_type != "code":
+        if cell.cell_type != "code" or (skip_tag and skip_tag in cell.metadata.get("tags", [])):
             continue
         for out in cell.get("outputs", []):
-            if "text" in out:
-                parts.append(out["text"])
-            for mime, value in out.get("data", {}).items():
-                if mime.startswith("text/"):
-                    parts.append(value if isinstance(value, str) else "".join(value))
-            if out.get("output_type") == "error":
-                parts.append(f"{out.get('ename', '')}: {out.get('evalue', '')}")
-    return "\n".join(parts)
+            texts = [out.get("text", "")] + [
+                v for k, v in out.get("data", {}).items() if k.startswith("text/")
+            ]
+            for text in texts:
+                found += NUMBER.findall(text if isinstance(text, str) else "".join(text))
+    return tuple(found)
 
 
-def quoted_numbers(text: str) -> list[str]:
-    """The numbers quoted in ``text``, paired results ``a +/- b`` kept whole."""
-    return [m.group(0) for m in TOKEN_RE.finditer(text.replace("−", "-"))]
+def _shape(token: str) -> tuple:
+    return (token[0] in "+-", len(token.split(".")[1]) if "." in token else 0)
 
 
-def _number_pattern(number: str) -> str:
-    escaped = re.escape(number)
-    # an unsigned number must not be preceded by a sign; none may continue with more digits
-    before = r"(?<![\w.])" if number[0] in "+-" else r"(?<![\w.+-])"
-    return before + escaped + r"(?!\.?\d)"
+def _elsewhere(token: str, pools: list[tuple[str, ...]]) -> str:
+    """The number printed elsewhere that is nearest to ``token``, of the same form (sign and
+    decimals), from the first pool that has one; a different value in any case."""
+    value = float(token)
+    for pool in pools:
+        same = sorted(
+            {t for t in pool if _shape(t) == _shape(token) and float(t) != value},
+            key=lambda t: (abs(float(t) - value), t),
+        )
+        if same:
+            return same[0]
+    raise AssertionError(f"no number of the form of {token} printed anywhere")
 
 
-def appears_in(quote: str, text: str) -> bool:
-    """Whether ``quote`` (a number or a paired result) appears in ``text`` as printed."""
-    parts = re.split(r"\s*(?:\+/-|±)\s*", quote)
-    if len(parts) == 2:
-        pattern = _number_pattern(parts[0]) + r"\s*(?:\+/-|±)\s*" + _number_pattern(parts[1])
-    else:
-        pattern = _number_pattern(quote)
-    return re.search(pattern, text) is not None
+def _neighbours(token: str) -> list[str]:
+    last = int(token[-1])
+    return [token[:-1] + str(d) for d in (last - 1, last + 1) if 0 <= d <= 9]
 
 
-def cited_notebooks(row: dict[str, str]) -> list[Path]:
-    return [NOTEBOOK_DIR / name for name in NOTEBOOK_LINK_RE.findall(row["tested in"])]
+def _mutants() -> list[pytest.param]:
+    if not LEDGER_NOTEBOOK.exists():
+        return []
+    text = stored_ledger()
+    chapters = [NOTEBOOK_DIR / f"{name}.ipynb" for name in CHAPTERS.values()]
+    everywhere = [_output_numbers(p) for p in chapters if p.exists()]
+    everywhere.append(_output_numbers(LEDGER_NOTEBOOK, skip_tag="ledger"))
+    body_start = len("\n".join(text.splitlines()[:2])) + 1  # the numbers of the table's rows
+    params = []
+    for match in NUMBER.finditer(text, body_start):
+        token, start, end = match.group(0), match.start(), match.end()
+        row = text.count("\n", 0, start) - 1
+        before = text[text.rfind("\n", 0, start) + 1 : start]
+        cited = re.findall(r"(\d\d) · ", before)  # the chapter of the cite this number is in
+        pools = [_output_numbers(NOTEBOOK_DIR / f"{CHAPTERS[cited[-1]]}.ipynb")] if cited else []
+        changes = [("neighbour", n) for n in _neighbours(token)]
+        changes.append(("elsewhere", _elsewhere(token, [*pools, *everywhere])))
+        for kind, new in changes:
+            mutant = text[:start] + new + text[end:]
+            name = f"row{row + 1}-at{start}-{token}-{kind}-{new}"
+            params.append(pytest.param(mutant, token, new, id=name))
+    return params
 
 
-def without_notebook_labels(measured: str, cited: list[Path]) -> str:
-    """``measured`` without labels such as ``03:`` that name a cited notebook (not numbers)."""
-    for path in cited:
-        measured = re.sub(rf"(?<![\w.]){path.name[:2]}:", "", measured)
-    return measured
+MUTANTS = _mutants()
 
 
-def missing_numbers(row: dict[str, str], outputs: dict[Path, str]) -> list[str]:
-    """Numbers of the row's "measured" cell found in none of its cited notebooks' outputs."""
-    cited = cited_notebooks(row)
-    texts = [outputs[p] for p in cited]
-    measured = without_notebook_labels(row["measured"], cited)
-    return [q for q in quoted_numbers(measured) if not any(appears_in(q, t) for t in texts)]
+def test_every_number_of_the_ledger_has_mutants():
+    assert MUTANTS, "07 has no stored ledger"
+    assert len({p.values[1] for p in MUTANTS}) > 50, "the ledger shows too few numbers"
 
 
-@pytest.fixture(scope="module")
-def rows():
-    return ledger_rows()
+@pytest.mark.parametrize(("mutant", "original", "changed"), MUTANTS)
+def test_a_changed_number_is_caught(mutant, original, changed, expected):
+    problems = ledger_problems(mutant, expected)
+    assert problems, f"changing {original} to {changed} in the ledger went unnoticed"
+    assert any(f"'{original}'" in p or "text" in p for p in problems), problems
 
 
-@pytest.fixture(scope="module")
-def outputs():
-    return {p: stored_output_text(p) for p in sorted(NOTEBOOK_DIR.glob("*.ipynb"))}
+# --- every chapter records its key results ---------------------------------------------------------
 
 
-def test_ledger_covers_the_article_claims(rows):
-    assert len(rows) >= 7
-    sections = " ".join(r["claim"] for r in rows)
-    for section in ("1.2", "2.1", "5.1", "5.2", "5.3"):
-        assert f"({section})" in sections, f"no ledger row for the article's section {section}"
-
-
-def test_every_row_cites_existing_notebooks_and_gives_a_verdict(rows):
-    for row in rows:
-        cited = cited_notebooks(row)
-        assert cited, f"row cites no notebook: {row['claim']}"
-        assert all(p.exists() for p in cited), [p.name for p in cited]
-        assert row["verdict"].lower().lstrip("*").startswith(VERDICTS), row["verdict"]
-        assert quoted_numbers(row["measured"]), f"row quotes no number: {row['claim']}"
-
-
-def test_every_quoted_number_is_in_the_stored_outputs(rows, outputs):
-    problems = {r["claim"]: missing_numbers(r, outputs) for r in rows}
-    problems = {claim: nums for claim, nums in problems.items() if nums}
-    assert not problems, f"numbers quoted in the ledger but not in the cited outputs: {problems}"
-
-
-def _change_last_digit(quote: str) -> str:
-    i = max(i for i, ch in enumerate(quote) if ch.isdigit())
-    return quote[:i] + str((int(quote[i]) + 1) % 10) + quote[i + 1 :]
-
-
-def test_a_changed_number_is_caught(rows, outputs):
-    # change every quoted number of a row by one unit in its last printed digit: the check
-    # must then report the row (the mutated numbers are not in the outputs)
-    for row in rows:
-        measured = TOKEN_RE.sub(lambda m: _change_last_digit(m.group(0)), row["measured"])
-        assert missing_numbers({**row, "measured": measured}, outputs), row["claim"]
-
-
-@pytest.mark.parametrize(
-    ("quote", "text", "expected"),
-    [
-        ("0.912", "accuracy 0.912 on 359 images", True),
-        ("0.91", "accuracy 0.912", False),
-        ("0.912", "accuracy 0.9123", False),
-        ("0.912", "accuracy 10.912", False),
-        ("0.5", "change -0.5 points", False),
-        ("-0.5", "change -0.5 points", True),
-        ("+0.031 +/- 0.004", "gain +0.031 +/- 0.004 (3 seeds)", True),
-        ("+0.031 +/- 0.004", "gain +0.031 +/-  0.004", True),
-        ("+0.031 +/- 0.004", "gain +0.031 +/- 0.005", False),
-        ("+0.031 +/- 0.004", "gain -0.031 +/- 0.004", False),
-        ("98%", "share 98% of the images", True),
-        ("1148", "steps: 1148 with step", True),
-        ("1148", "steps: 11480", False),
-        ("3e-07", "difference 3e-07,", True),
-        ("0.98", "ends 0.98.", True),
-    ],
-)
-def test_number_matching(quote, text, expected):
-    assert appears_in(quote, text) is expected
-
-
-def test_quoted_numbers_keep_paired_results_whole():
-    text = "gain +0.031 +/- 0.004 over 0.912 -> 0.95, 16-layer, 3e-07"
-    assert quoted_numbers(text) == ["+0.031 +/- 0.004", "0.912", "0.95", "16", "3e-07"]
+@pytest.mark.parametrize("chapter", sorted(CHAPTERS))
+def test_each_chapter_has_one_key_results_cell_with_output(chapter):
+    path = NOTEBOOK_DIR / f"{CHAPTERS[chapter]}.ipynb"
+    if not path.exists():
+        pytest.skip(f"{path.name} is not in this checkout yet")
+    cells = _tagged(nbformat.read(path, as_version=4), KEY_RESULTS_TAG)
+    assert len(cells) == 1, f"{path.name}: {len(cells)} cells tagged {KEY_RESULTS_TAG!r}, not one"
+    assert cells[0].get("outputs"), f"{path.name}: its key-results cell has no stored output"
+    record = read_key_results(path)
+    assert record and all(name.startswith(f"{chapter}.") for name in record), record

@@ -17,7 +17,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from tools.edition import is_solution, notebook_paths, repository_files
+from tools.edition import edition_parts, is_solution, notebook_paths, repository_files
 from tools.make_nbgrader import (
     BEGIN,
     END,
@@ -122,7 +122,7 @@ def test_course_layout(course: Path) -> None:
     for chapter in CHAPTERS:
         for cell in _read(NOTEBOOK_DIR / f"{chapter}.ipynb").cells:
             for parts in repository_files(cell.source) if cell.cell_type == "code" else []:
-                assert (course / "release" / chapter).joinpath(*parts).is_file()
+                assert (course / "release" / chapter).joinpath(*edition_parts(parts)).is_file()
 
 
 @needs_nbgrader

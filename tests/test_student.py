@@ -8,6 +8,7 @@ import nbformat
 import pytest
 
 from tools.edition import (
+    edition_parts,
     is_local,
     is_solution,
     localise,
@@ -140,7 +141,7 @@ def test_files_the_code_reaches_are_inside_the_edition(edition) -> None:
                 assert 'Path("..")' not in cell.source and "Path('..')" not in cell.source
         for cell in nbformat.read(NOTEBOOK_DIR / name, as_version=4).cells:
             for parts in repository_files(cell.source) if cell.cell_type == "code" else []:
-                assert out.joinpath(*parts).is_file(), parts
+                assert out.joinpath(*edition_parts(parts)).is_file(), parts
 
 
 def test_links_work_inside_the_edition(edition) -> None:
@@ -257,3 +258,26 @@ def test_checked_names_and_stub_source() -> None:
     assert all(len(line) <= 60 and line.startswith("# ") for line in stub.splitlines())
     text = " ".join(line.removeprefix("# ") for line in stub.splitlines())
     assert "Define `a` and `b`: the self-check below uses them" in text
+
+
+def test_a_notebook_another_reads_travels_as_its_key_results_only(tmp_path) -> None:
+    # 02_b's code reads 01_a's stored key results (as the ledger of 07 does): the edition holds
+    # a copy of 01_a with only its key-results cell, named so that nbgrader keeps it too
+    src = tmp_path / "notebooks"
+    src.mkdir()
+    first = _exercise_notebook()
+    record = new_code("show_key_results('01', {'x': 1})", metadata={"tags": ["key-results"]})
+    record.outputs = [nbformat.v4.new_output("stream", text="  01.x = 1\n")]
+    first.cells.insert(2, record)
+    nbformat.write(first, src / "01_a.ipynb")
+    reader = nbformat.v4.new_notebook(
+        cells=[new_md("# B"), new_code('A = Path("..") / "notebooks" / "01_a.ipynb"')]
+    )
+    nbformat.write(reader, src / "02_b.ipynb")
+    out = tmp_path / "student"
+    build_student(src, out)
+    copied = nbformat.read(out / "notebooks" / "01_a.ipynb.json", as_version=4)
+    assert [c.source for c in copied.cells] == [record.source]
+    assert copied.cells[0].outputs == record.outputs
+    code = nbformat.read(out / "02_b.ipynb", as_version=4).cells[1].source
+    assert code == 'A = Path(".") / "notebooks" / "01_a.ipynb.json"'

@@ -248,27 +248,74 @@ def repository_files(source: str) -> list[tuple[str, ...]]:
     return [tuple(m[1] for m in parts.findall(x.group(2))) for x in _REPO_PATH.finditer(source)]
 
 
+RECORD_SUFFIX = ".json"
+"""Appended to the name of a notebook that a chapter's code reads (the ledger of 07 reads the
+other chapters' key results): nbgrader copies no ``.ipynb`` file but the assignment's own."""
+
+
+def edition_parts(parts: tuple[str, ...]) -> tuple[str, ...]:
+    """Where a repository file named by ``parts`` lies inside an edition.
+
+    >>> edition_parts(("notebooks", "03_integration.ipynb"))
+    ('notebooks', '03_integration.ipynb.json')
+    >>> edition_parts(("examples", "ddp.py"))
+    ('examples', 'ddp.py')
+    """
+    if parts and parts[-1].endswith(".ipynb"):
+        return (*parts[:-1], parts[-1] + RECORD_SUFFIX)
+    return tuple(parts)
+
+
 def localise(source: str) -> str:
-    """``source`` with each ``Path("..") / ...`` made relative to the edition's folder.
+    """``source`` with each ``Path("..") / ...`` made relative to the edition's folder (a
+    notebook it names gets :data:`RECORD_SUFFIX`, see :func:`edition_parts`).
 
     >>> localise('SCRIPT = Path("..") / "examples" / "ddp.py"')
     'SCRIPT = Path(".") / "examples" / "ddp.py"'
+    >>> localise('NB = Path("..") / "notebooks" / "03_integration.ipynb"')
+    'NB = Path(".") / "notebooks" / "03_integration.ipynb.json"'
     """
-    return _REPO_PATH.sub(lambda m: f'Path("."){m.group(2)}', source)
+
+    def local(match: re.Match) -> str:
+        tail = re.sub(r"""\.ipynb(["'])$""", rf".ipynb{RECORD_SUFFIX}\1", match.group(2))
+        return f'Path("."){tail}'
+
+    return _REPO_PATH.sub(local, source)
+
+
+def key_results_notebook(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """A copy of ``nb`` with only its cells tagged ``key-results`` (outputs kept): what the
+    ledger reads, and no exercise's solution."""
+    out = nbformat.from_dict(nb)
+    out.cells = [
+        c
+        for c in out.cells
+        if c.cell_type == "code" and "key-results" in c.metadata.get("tags", [])
+    ]
+    return out
 
 
 def copy_local_files(nb: nbformat.NotebookNode, notebook_dir: Path, out_dir: Path) -> list[Path]:
-    """Copy the repository files ``nb``'s code names (from ``notebook_dir/..``) into ``out_dir``."""
+    """Copy the repository files ``nb``'s code names (from ``notebook_dir/..``) into ``out_dir``.
+
+    A notebook (the ledger of 07 reads the other chapters' stored key results) is copied as
+    its :func:`key_results_notebook`, named as :func:`edition_parts` says, so that an edition
+    carries no other chapter's answers and nbgrader keeps the file.
+    """
     written = []
     for cell in (c for c in nb.cells if c.cell_type == "code"):
         for parts in repository_files(cell.source):
             source, target = (
                 Path(notebook_dir).parent.joinpath(*parts),
-                Path(out_dir).joinpath(*parts),
+                Path(out_dir).joinpath(*edition_parts(parts)),
             )
             if source.is_file():
                 target.parent.mkdir(parents=True, exist_ok=True)
-                written.append(Path(shutil.copy2(source, target)))
+                if source.suffix == ".ipynb":
+                    nbformat.write(key_results_notebook(read_notebook(source)), target)
+                    written.append(target)
+                else:
+                    written.append(Path(shutil.copy2(source, target)))
     return written
 
 
