@@ -179,6 +179,53 @@ def test_every_verdict_follows_from_its_cited_verdicts_by_the_rule(declared, rec
         assert row[-1].startswith(f"**{want}**"), f"{claim.key}: shown {row[-1]!r}, rule: {want}"
 
 
+def comparison_problems(records: dict[str, str], verdict_name: str) -> list[str]:
+    """What does not hang together in one cited comparison of ``records``.
+
+    A comparison recorded as ``<stem>_diff`` (or ``<stem>_ratio``), ``<stem>_low``,
+    ``<stem>_high`` and ``<stem>_verdict``: the effect lies inside its interval, and a "higher"
+    ("lower") verdict, decided after Holm, has an unadjusted interval above (below) no effect
+    (0 for a difference, 1 for a ratio). A name without ``_low``/``_high`` is not checked.
+    """
+    stem = verdict_name.removesuffix("_verdict")
+    effect_name = next((f"{stem}_{k}" for k in ("diff", "ratio") if f"{stem}_{k}" in records), None)
+    if effect_name is None or f"{stem}_low" not in records or f"{stem}_high" not in records:
+        return []
+    effect, low, high = (float(records[n]) for n in (effect_name, f"{stem}_low", f"{stem}_high"))
+    null = 1.0 if effect_name.endswith("_ratio") else 0.0
+    verdict = records[verdict_name]
+    problems = []
+    if not low <= effect <= high:
+        problems.append(f"{stem}: effect {effect} outside its interval [{low}, {high}]")
+    if verdict == "higher" and not (low >= null and effect > null):
+        problems.append(f"{stem}: 'higher' with the interval [{low}, {high}]")
+    if verdict == "lower" and not (high <= null and effect < null):
+        problems.append(f"{stem}: 'lower' with the interval [{low}, {high}]")
+    return problems
+
+
+def test_every_cited_comparison_hangs_together(declared, records):
+    problems = [
+        problem
+        for claim in declared["CLAIMS"]
+        for cite in claim.cites
+        for problem in comparison_problems(records, cite.verdict)
+    ]
+    assert problems == []
+
+
+@pytest.mark.parametrize(
+    ("edit", "value"),
+    [("_diff", "+0.900"), ("_low", "+0.950"), ("_high", "-0.950"), ("_verdict", "lower")],
+)
+def test_a_comparison_that_does_not_hang_together_is_caught(edit, value):
+    record = {"05.x_diff": "+0.050", "05.x_low": "+0.010", "05.x_high": "+0.090"}
+    record["05.x_verdict"] = "higher"
+    assert comparison_problems(record, "05.x_verdict") == []
+    record[f"05.x{edit}"] = value
+    assert comparison_problems(record, "05.x_verdict") != []
+
+
 def test_the_ledger_covers_the_article_and_its_thesis(declared):
     sections = {s.strip() for c in declared["CLAIMS"] for s in c.section.split(",")}
     assert set(ARTICLE_SECTIONS) <= sections, set(ARTICLE_SECTIONS) - sections
