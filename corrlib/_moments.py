@@ -158,9 +158,10 @@ def _products(
     without ``y``): in one product, or block by block.
 
     The blocks are shifted into one buffer and multiplied into a second one; their products
-    and sums are added up in float64 for float32 data (each product converted first: a mixed-dtype
-    in-place addition takes several times longer) (one long product would add its rows
-    one after the other into a float32 sum, off by 1e-4 relative after millions of rows).
+    and sums are added up in float64 for float32 data: one long product would add its rows
+    one after the other into a float32 sum, off by 1e-4 relative after millions of rows. Each
+    block's product is converted before it is added (a mixed-dtype in-place addition takes
+    several times longer).
     """
     n, d_x = x.shape
     d_y = 0 if y is None else y.shape[1]
