@@ -75,12 +75,15 @@ class _WithGradient(torch.autograd.Function):
     """The correlation matrix ``r`` of ``x`` (with ``y``), computed without autograd, given
     its gradient.
 
-    With standardised columns ``z = (x - mean) / |x - mean|`` the matrix is ``r = z_x^T z_y``.
-    For an upstream gradient ``G`` the chain rule gives ``dz_x = z_y G^T`` (``z (G + G^T)``
-    for ``x`` with itself, whose diagonal is the constant 1), and each column's
-    standardisation passes on the part of ``dz`` orthogonal to ``z``, divided by
-    ``|x - mean|`` and centred. The backward pass is made of differentiable operations on
-    ``x``, ``y`` and the saved result, so second derivatives work too.
+    With centred columns ``c = x - mean`` of lengths ``l = |c|`` the matrix is
+    ``r = (c_x / l_x)^T (c_y / l_y)``. For an upstream gradient ``G`` the chain rule gives
+
+        dL/dx = c_y (G^T / (l_y l_x^T)) - c_x diag(w_x / l_x^2),   w_x = rowsums(r * G),
+
+    one product of the centred data with a small matrix (for ``x`` with itself, ``G + G^T``
+    with a zero diagonal replaces ``G``, as the diagonal of ``r`` is the constant 1; the
+    result is centred because ``c`` is). The backward pass is made of differentiable
+    operations on ``x``, ``y`` and the saved result, so second derivatives work too.
     """
 
     @staticmethod
@@ -92,35 +95,40 @@ class _WithGradient(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
         x, y, r = ctx.saved_tensors
-        z_x, norm_x = _standardised(x)
+        c_x, len_x = _centred(x)
         if y is None:
             g = grad + grad.T
             g = g - torch.diag_embed(g.diagonal())
-            return _through_standardisation(z_x @ g, z_x, (r * g).sum(0), norm_x), None, None
-        z_y, norm_y = _standardised(y)
+            return _data_gradient(c_x, g, len_x, len_x, c_x, (r * g).sum(0)), None, None
+        c_y, len_y = _centred(y)
         weighted = r * grad
         grad_x = grad_y = None
         if ctx.needs_input_grad[0]:
-            grad_x = _through_standardisation(z_y @ grad.T, z_x, weighted.sum(1), norm_x)
+            grad_x = _data_gradient(c_y, grad.T, len_y, len_x, c_x, weighted.sum(1))
         if ctx.needs_input_grad[1]:
-            grad_y = _through_standardisation(z_x @ grad, z_y, weighted.sum(0), norm_y)
+            grad_y = _data_gradient(c_x, grad, len_x, len_y, c_y, weighted.sum(0))
         return grad_x, grad_y, None
 
 
-def _standardised(t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Columns centred and scaled to unit length, and their lengths before scaling."""
+def _centred(t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Columns centred on their means, and their lengths."""
     centred = t - t.mean(dim=0)
-    norm = torch.linalg.vector_norm(centred, dim=0)
-    return centred / norm, norm
+    return centred, (centred * centred).sum(dim=0).sqrt()
 
 
-def _through_standardisation(
-    dz: torch.Tensor, z: torch.Tensor, along_z: torch.Tensor, norm: torch.Tensor
+def _data_gradient(
+    c_other: torch.Tensor,
+    g: torch.Tensor,
+    len_other: torch.Tensor,
+    length: torch.Tensor,
+    centred: torch.Tensor,
+    along: torch.Tensor,
 ) -> torch.Tensor:
-    """The gradient with respect to the data, from the gradient ``dz`` with respect to their
-    standardised columns ``z`` (``along_z`` = each column's ``z . dz``)."""
-    centred = (dz - z * along_z) / norm
-    return centred - centred.mean(dim=0)
+    """``c_other (g / (len_other length^T)) - centred diag(along / length^2)``: the gradient
+    of :class:`_WithGradient` with respect to one input (``g`` the upstream gradient
+    arranged as ``(d_other, d)``, ``along`` the row sums of ``r * G`` for that input)."""
+    small = g / (len_other[:, None] * length)
+    return torch.addcmul(c_other @ small, centred, along / (length * length), value=-1.0)
 
 
 def _careful(

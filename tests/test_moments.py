@@ -15,7 +15,7 @@ import torch
 import corrlib
 from corrlib import _moments
 
-SHAPES = [(2, 1), (3, 2), (64, 8), (2048, 3), (2049, 3), (5000, 7), (3000, 130)]
+SHAPES = [(2, 1), (3, 2), (64, 8), (8192, 3), (8193, 3), (20_000, 7), (17_000, 130)]
 
 
 def _case(n: int, d: int, offset: float, seed: int = 0) -> np.ndarray:
@@ -81,8 +81,8 @@ def test_every_form_of_the_product_is_entered(monkeypatch) -> None:
 
     monkeypatch.setattr(_moments, "_products", spy)
     corrlib.corr_matrix(torch.randn(100, 3))
-    corrlib.corr_matrix(torch.randn(5000, 3))
-    corrlib.corr_matrix(torch.randn(5000, 40), torch.randn(5000, 40))
+    corrlib.corr_matrix(torch.randn(20_000, 3))
+    corrlib.corr_matrix(torch.randn(20_000, 40), torch.randn(20_000, 40))
     assert {"blocked", "one block", "cross", "symmetric"} <= set(seen)
 
 
