@@ -140,12 +140,12 @@ def self_correlation(
     ``sqrt(fl(s * s)) == s`` in binary floating point.
     """
     four = gram.addr(sums, sums, beta=2.0, alpha=-2.0 / n)
-    four = four + four.T
+    four = four + four.T  # the last operation: a + b == b + a exactly
     ss4 = four.diagonal()
     ok = _passes(gram.diagonal(), ss4, dtype)
     if not bool(ok.all()):
         return None, ok
-    return four.div_(torch.outer(ss4, ss4).sqrt_()).clamp_(-1.0, 1.0), ok
+    return four.div_((ss4[:, None] * ss4).sqrt_()).clamp_(-1.0, 1.0), ok
 
 
 def _products(
