@@ -13,9 +13,10 @@ one. :func:`well_shifted` checks that this costs at most two bits (``sq < 4 ss``
 every ``ss`` lies where products of two of them neither under- nor overflow; the callers
 handle the columns that fail (constant, non-finite, far from typical, extreme in scale).
 
-Tall data are multiplied in row blocks of a few thousand rows: each block is shifted into one
-buffer allocated for the call and added into the product with ``addmm_``, so no shifted copy
-of the whole data is made. The same shift serves every block, so the blocks' sums simply add.
+Tall data are multiplied in row blocks of equal length (up to 16384 rows and 2^22 elements):
+each block is shifted into one buffer allocated for the call, multiplied into a second one and
+added to the product (in float64 for float32 data), so no shifted copy of the whole data is
+made. The same shift serves every block, so the blocks' sums simply add.
 Nothing is kept between calls.
 
 Data that arrive in pieces with their own shifts (streams, ranks of a distributed job) are
@@ -34,10 +35,10 @@ import torch
 
 # The shift is the mean of this many first rows (the exact mean for shorter data).
 HEAD_ROWS = 1024
-# Tall data are shifted and multiplied in blocks of at most this many elements (8 MiB of
+# Tall data are shifted and multiplied in blocks of at most this many elements (16 MiB of
 # float32: fewer, longer products run closer to the speed of one product of the whole data).
-_BLOCK_ELEMENTS = 1 << 21
-_MIN_BLOCK_ROWS, _MAX_BLOCK_ROWS = 256, 8192
+_BLOCK_ELEMENTS = 1 << 22
+_MIN_BLOCK_ROWS, _MAX_BLOCK_ROWS = 256, 16384
 # Largest accepted ratio sq / ss (two bits of cancellation).
 _MAX_CANCELLATION = 4.0
 

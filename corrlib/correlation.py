@@ -106,7 +106,7 @@ def corr_matrix(
         products. ``"raise"``: ``ValueError``.
     chunk_size : int, optional
         Process the rows at most this many at a time (tall data are always processed in
-        blocks of a few thousand rows, shifted by one common centre, so that no shifted copy
+        blocks of up to 16384 rows, shifted by one common centre, so that no shifted copy
         of the whole data is made). The result equals the one-shot result up to rounding.
 
     Returns
