@@ -146,7 +146,7 @@ def self_correlation(
     ok = _passes(gram.diagonal(), ss4, dtype)
     if not bool(ok.all()):
         return None, ok
-    return four.div_((ss4[:, None] * ss4).sqrt_()).clamp_(-1.0, 1.0), ok
+    return four.div_(torch.outer(ss4, ss4).sqrt_()).clamp_(-1.0, 1.0), ok
 
 
 def _products(
