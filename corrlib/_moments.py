@@ -130,10 +130,11 @@ def symmetric_moments(
 
 def self_correlation(
     gram: torch.Tensor, sums: torch.Tensor, n: int, dtype: torch.dtype
-) -> tuple[torch.Tensor | None, torch.Tensor]:
+) -> tuple[torch.Tensor, None] | tuple[None, torch.Tensor]:
     """The correlation matrix of ``n`` rows of data of ``dtype`` with themselves, from their
-    shifted product (:func:`shifted_gram`), if every column is :func:`well_shifted` (one host
-    sync); otherwise ``None``. Also returns the per-column flags of that check.
+    shifted product (:func:`shifted_gram`), and ``None``, if every column is
+    :func:`well_shifted` (one host sync); otherwise ``None`` and the per-column flags of that
+    check.
 
     The co-moment is formed four times over, ``F = 2 C + 2 C^T`` (the factors are exact): it
     is exactly symmetric, its diagonal ``4 ss`` is what the check compares ``sq`` with, and
@@ -142,11 +143,12 @@ def self_correlation(
     """
     four = gram.addr(sums, sums, beta=2.0, alpha=-2.0 / n)
     four = four + four.T  # the last operation: a + b == b + a exactly
-    ss4 = four.diagonal()
-    ok = _passes(gram.diagonal(), ss4, dtype)
-    if not bool(ok.all()):
-        return None, ok
-    return four.div_(torch.outer(ss4, ss4).sqrt_()).clamp_(-1.0, 1.0), ok
+    sq, ss4 = gram.diagonal(), four.diagonal()
+    # every column at once: sq <= 4 ss and lo <= 4 ss <= hi (NaN compares unequal)
+    lo, hi = _bounds(dtype)
+    if not torch.equal(torch.maximum(sq, ss4).clamp_(lo, hi), ss4):
+        return None, _passes(sq, ss4, dtype)
+    return four.div_(torch.outer(ss4, ss4).sqrt_()).clamp_(-1.0, 1.0), None
 
 
 def _products(
