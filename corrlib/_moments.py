@@ -144,9 +144,7 @@ def self_correlation(
     four = gram.addr(sums, sums, beta=2.0, alpha=-2.0 / n)
     four = four + four.T  # the last operation: a + b == b + a exactly
     sq, ss4 = gram.diagonal(), four.diagonal()
-    # every column at once: sq <= 4 ss and lo <= 4 ss <= hi (NaN compares unequal)
-    lo, hi = _bounds(dtype)
-    if not torch.equal(torch.maximum(sq, ss4).clamp_(lo, hi), ss4):
+    if not _all_pass(sq, ss4, dtype):
         return None, _passes(sq, ss4, dtype)
     return four.div_(torch.outer(ss4, ss4).sqrt_()).clamp_(-1.0, 1.0), None
 
@@ -217,6 +215,19 @@ def well_shifted(ss: torch.Tensor, sq: torch.Tensor, dtype: torch.dtype) -> torc
     (a constant column's ``ss`` is rounding residue, far below ``sq / 4``).
     """
     return _passes(sq, _MAX_CANCELLATION * ss, dtype)
+
+
+def all_well_shifted(ss: torch.Tensor, sq: torch.Tensor, dtype: torch.dtype) -> bool:
+    """``bool(well_shifted(ss, sq, dtype).all())``, in one comparison (one host sync)."""
+    return _all_pass(sq, _MAX_CANCELLATION * ss, dtype)
+
+
+def _all_pass(sq: torch.Tensor, ss4: torch.Tensor, dtype: torch.dtype) -> bool:
+    """Every column passes :func:`_passes` (up to ties at the bounds): ``sq <= 4 ss`` and
+    ``lo <= 4 ss <= hi``, asked as ``clamp(max(sq, 4 ss), lo, hi) == 4 ss`` for all columns
+    at once (NaN compares unequal)."""
+    lo, hi = _bounds(dtype)
+    return torch.equal(torch.maximum(sq, ss4).clamp_(lo, hi), ss4)
 
 
 def _passes(sq: torch.Tensor, ss4: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:

@@ -58,15 +58,11 @@ def pearson_matrix(
         m = _moments.symmetric_moments(gram, sums, data.shape[0], data.dtype)
     else:
         m = _moments.shifted_moments(data, right.detach() if grad else right, rows=rows)
-        ok = torch.cat(
-            [
-                _moments.well_shifted(m.ss_x, m.sq_x, m.dtype),
-                _moments.well_shifted(m.ss_y, m.sq_y, m.dtype),
-            ]
-        )
-        if bool(ok.all()):
+        ss, sq = torch.cat([m.ss_x, m.ss_y]), torch.cat([m.sq_x, m.sq_y])
+        if _moments.all_well_shifted(ss, sq, m.dtype):
             r = _moments.correlation(m.cross, m.ss_x, m.ss_y, in_range=True)
             return (_WithGradient.apply(x, y, r) if grad else r), None
+        ok = _moments.well_shifted(ss, sq, m.dtype)
     r, nan = _careful(left, right, m, ok, nan_policy, rows, "x" if y is None else "x or y")
     if stacked:
         r = r[:d_x, d_x:]

@@ -271,7 +271,14 @@ SIZES = [(64, 8), (256, 16), (128, 64), (512, 64), (128, 256), (2048, 128)]
 def test_at_most_30_ops_and_one_host_sync_per_call(n: int, d: int) -> None:
     x = _data(n, d)
     a, b = x[:, 0].contiguous(), x[:, 1].contiguous()
-    for call in (lambda: corrlib.corr_matrix(x), lambda: corrlib.pearson(a, b)):
+    few, many = _data(n, 3, seed=1), _data(n, 64, seed=1)
+    calls = (
+        lambda: corrlib.corr_matrix(x),
+        lambda: corrlib.pearson(a, b),
+        lambda: corrlib.corr_matrix(x, few),  # stacked into one product if 3 + d <= 64
+        lambda: corrlib.corr_matrix(x, many),  # always the cross product of x and y
+    )
+    for call in calls:
         with warnings.catch_warnings():
             warnings.simplefilter("error")
             with _Ops() as ops:
