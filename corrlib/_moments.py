@@ -20,7 +20,8 @@ made. The same shift serves every block, so the blocks' sums simply add.
 Nothing is kept between calls.
 
 Data that arrive in pieces with their own shifts (streams, ranks of a distributed job) are
-combined with Chan, Golub and LeVeque's pairwise rule, :func:`merge`.
+combined with Chan, Golub and LeVeque's pairwise rule in
+:meth:`corrlib.RunningCorrelation._add_moments`.
 
 :func:`correlation` turns moments into correlations with the same edge cases for every caller
 (``corr_matrix``, ``RunningCorrelation.compute``, ``sparse.cov_to_corr``).
@@ -251,17 +252,6 @@ def _normal_roots(dtype: torch.dtype) -> tuple[float, float]:
     return info.tiny**0.5, info.max**0.5
 
 
-def merge(a: Moments, b: Moments, mean_a: torch.Tensor, mean_b: torch.Tensor) -> torch.Tensor:
-    """The co-moment of two disjoint sets of rows with means ``mean_a``, ``mean_b``.
-
-    Chan, Golub and LeVeque (1979): ``cross_a + cross_b + (n_a n_b / n) d d^T`` with ``d``
-    the difference of the means (both given in one frame, relative to one shift).
-    """
-    n = a.n + b.n
-    diff = mean_b - mean_a
-    return (a.cross + b.cross).addr(diff, diff, alpha=a.n * b.n / n)
-
-
 def correlation(
     cross: torch.Tensor,
     ss_x: torch.Tensor,
@@ -277,47 +267,31 @@ def correlation(
 
     * entries clipped to [-1, 1];
     * ``sqrt(a * b)`` rather than ``sqrt(a) * sqrt(b)``, so identical columns give exactly 1;
-      where the product would under- or overflow, the roots are multiplied (skipped when the
-      caller knows every sum to be in range, ``in_range=True``);
+      where the product would under- or overflow, the roots are multiplied;
     * rows flagged in ``bad_x`` and columns in ``bad_y`` (constant, NaN or infinite features:
       the caller decides and warns) are NaN, without NaN in the gradient of the others;
     * ``ss_y=None`` (a matrix with itself) averages ``cross`` with its transpose, so the
       result is exactly symmetric, and sets the diagonal to 1.
 
-    Differentiable with respect to ``cross``, ``ss_x`` and ``ss_y``.
+    ``in_range=True`` (the cross block of two sets of columns that all passed
+    :func:`well_shifted`, no flags) skips every check. Differentiable with respect to
+    ``cross``, ``ss_x`` and ``ss_y``.
     """
     symmetric = ss_y is None
-    if in_range and bad_x is None and bad_y is None:
-        return _in_range(cross, ss_x, ss_y)
-    if not in_range:  # a sum of squares that is not a positive number has no correlation
-        bad_x = _no_spread(ss_x, bad_x)
-        bad_y = None if symmetric else _no_spread(ss_y, bad_y)
-    if bad_x is not None:
-        ss_x = torch.where(bad_x, 1.0, ss_x)
-    if bad_y is not None:
-        ss_y = torch.where(bad_y, 1.0, ss_y)
+    if in_range:
+        assert ss_y is not None and bad_x is None and bad_y is None
+        return cross.div(torch.outer(ss_x, ss_y).sqrt_()).clamp_(-1.0, 1.0)
+    # a sum of squares that is not a positive number has no correlation
+    bad_x = _no_spread(ss_x, bad_x)
+    bad_y = bad_x if symmetric else _no_spread(ss_y, bad_y)
+    ss_x = torch.where(bad_x, 1.0, ss_x)
     if symmetric:  # (c + c^T) / 2 / sqrt(ss ss^T), with the halving in the root (exact)
-        r = (cross + cross.T) / _outer_sqrt(ss_x, 4 * ss_x, in_range)
-    else:
-        assert ss_y is not None
-        r = cross / _outer_sqrt(ss_x, ss_y, in_range)
-    r = r.clamp(-1.0, 1.0)
-    if symmetric:
+        r = (cross + cross.T) / _outer_sqrt(ss_x, 4 * ss_x)
+        r = r.clamp(-1.0, 1.0)
         r.diagonal().fill_(1.0)
-    if bad_x is None and bad_y is None:
-        return r
-    rows = torch.zeros(r.shape[0], dtype=torch.bool, device=r.device) if bad_x is None else bad_x
-    cols = rows if symmetric else bad_y
-    cols = torch.zeros(r.shape[1], dtype=torch.bool, device=r.device) if cols is None else cols
-    return r.masked_fill(rows[:, None] | cols[None, :], float("nan"))
-
-
-def _in_range(cross: torch.Tensor, ss_x: torch.Tensor, ss_y: torch.Tensor | None) -> torch.Tensor:
-    """:func:`correlation` of two blocks whose sums of squares are all known to be in range
-    (no autograd; a block with itself goes through :func:`self_correlation`)."""
-    if ss_y is None:
-        raise ValueError("in_range=True is for the cross block of two sets of columns")
-    return cross.div(torch.outer(ss_x, ss_y).sqrt_()).clamp_(-1.0, 1.0)
+    else:
+        r = (cross / _outer_sqrt(ss_x, torch.where(bad_y, 1.0, ss_y))).clamp(-1.0, 1.0)
+    return r.masked_fill(bad_x[:, None] | bad_y[None, :], float("nan"))
 
 
 def _no_spread(ss: torch.Tensor, bad: torch.Tensor | None) -> torch.Tensor:
@@ -326,10 +300,8 @@ def _no_spread(ss: torch.Tensor, bad: torch.Tensor | None) -> torch.Tensor:
     return none if bad is None else bad | none
 
 
-def _outer_sqrt(a: torch.Tensor, b: torch.Tensor, in_range: bool) -> torch.Tensor:
+def _outer_sqrt(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """``sqrt(a[i] * b[j])`` for every pair, the product form wherever it stays in range."""
-    if in_range:
-        return torch.sqrt(a[:, None] * b)
     lo, hi = _normal_roots(a.dtype)
     ok_a, ok_b = (a > lo) & (a < hi), (b > lo) & (b < hi)
     if bool(ok_a.all() & ok_b.all()):

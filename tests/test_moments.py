@@ -9,8 +9,10 @@ products, and the careful path (a NaN, a constant column, a far shift, extreme s
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
+from scipy import stats
 
 import corrlib
 from corrlib import _moments
@@ -121,3 +123,82 @@ def test_well_shifted_flags_each_kind_of_column() -> None:
     m = _moments.shifted_moments(x, shift_x=x[:10].mean(dim=0))
     ok = _moments.well_shifted(m.ss_x, m.sq_x, m.dtype)
     assert ok.tolist() == [True, False, False, False, False]
+
+
+# --- the cross product of many columns (x and y not stacked) when a column fails the check --
+
+
+def _wide_pair(n: int = 400, seed: int = 2) -> tuple[np.ndarray, np.ndarray]:
+    """x with 40 and y with 30 columns: more than STACK_COLUMNS in all, so x^T y is its own
+    product."""
+    x, y = _case(n, 40, 0.0, seed), _case(n, 30, 0.0, seed + 1)
+    y[:, :5] += x[:, :5]
+    return x, y
+
+
+def test_wide_cross_block_with_a_nan_in_y() -> None:
+    x, y = _wide_pair()
+    y[17, 4] = np.nan
+    got = corrlib.corr_matrix(torch.from_numpy(x), torch.from_numpy(y)).numpy()
+    assert np.isnan(got[:, 4]).all() and not np.isnan(np.delete(got, 4, axis=1)).any()
+    np.testing.assert_allclose(
+        np.delete(got, 4, axis=1), _reference(x, np.delete(y, 4, axis=1)), atol=1e-12
+    )
+    omit = corrlib.corr_matrix(torch.from_numpy(x), torch.from_numpy(y), nan_policy="omit")
+    frame = pd.DataFrame(np.hstack([x, y])).corr().to_numpy()[:40, 40:]
+    np.testing.assert_allclose(omit.numpy(), frame, atol=1e-12)
+
+
+def test_wide_cross_block_with_constant_and_infinite_columns_in_y() -> None:
+    x, y = _wide_pair()
+    y[:, 2] = 3.0
+    y[5, 7] = np.inf
+    with pytest.warns(corrlib.ConstantInputWarning):
+        with pytest.warns(RuntimeWarning, match="infinite"):
+            got = corrlib.corr_matrix(torch.from_numpy(x), torch.from_numpy(y)).numpy()
+    assert np.isnan(got[:, [2, 7]]).all()
+    keep = [j for j in range(30) if j not in (2, 7)]
+    np.testing.assert_allclose(got[:, keep], _reference(x, y[:, keep]), atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_wide_cross_block_rescues_far_shifts_and_extreme_scales_in_y(dtype) -> None:
+    x, y = _wide_pair(n=3000)
+    y = np.sort(y, axis=0)  # the first rows' mean is a poor shift for every column of y
+    y[:, 0] = y[:, 0] * 100 + 1e4
+    tiny = 2.0 ** (-100 if dtype == torch.float32 else -530)  # its squares are subnormal
+    xt, yt = torch.from_numpy(x).to(dtype), torch.from_numpy(y).to(dtype)
+    exact = _reference(xt.double().numpy(), yt.double().numpy())  # (scaling is exact)
+    yt[:, 1] *= tiny
+    got = corrlib.corr_matrix(xt, yt).double().numpy()
+    np.testing.assert_allclose(got, exact, atol=2e-5 if dtype == torch.float32 else 1e-11)
+
+
+def test_wide_cross_block_gradient_with_respect_to_y_only() -> None:
+    x, y = (torch.from_numpy(a) for a in _wide_pair(n=200))
+    y.requires_grad_(True)
+    weights = torch.randn(40, 30, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    (corrlib.corr_matrix(x, y) * weights).sum().backward()
+    ours = y.grad.clone()
+    y.grad = None
+    textbook = torch.corrcoef(torch.cat([x, y], dim=1).T)[:40, 40:]
+    (textbook * weights).sum().backward()
+    torch.testing.assert_close(ours, y.grad, rtol=1e-7, atol=1e-9)
+
+
+def test_x_and_y_on_different_devices_is_an_error() -> None:
+    x = torch.randn(10, 2)
+    with pytest.raises(ValueError, match="different devices"):
+        corrlib.corr_matrix(x, torch.empty(10, 2, device="meta"))
+
+
+def test_spearman_matrix_with_an_infinite_value() -> None:
+    """An infinity ranks like any other value but its column's entries are NaN, with a warning."""
+    x = _case(200, 4, 0.0, seed=5)
+    x[9, 2] = np.inf
+    with pytest.warns(RuntimeWarning, match="infinite"):
+        got = corrlib.corr_matrix(torch.from_numpy(x), method="spearman").numpy()
+    assert np.isnan(got[2]).all() and np.isnan(got[:, 2]).all()
+    keep = [0, 1, 3]
+    exact = stats.spearmanr(x[:, keep]).statistic
+    np.testing.assert_allclose(got[np.ix_(keep, keep)], exact, atol=1e-12)
