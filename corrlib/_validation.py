@@ -249,16 +249,13 @@ _CONSTANT_SCREEN_ROWS = 64
 
 
 def _equal_head(t: torch.Tensor) -> torch.Tensor:
-    """Whether each column's first rows are all equal (NaN equals nothing)."""
+    """Whether each column's first rows are all equal (NaN equals nothing; ``t`` is real,
+    not boolean, with at least one row)."""
     head = t[:_CONSTANT_SCREEN_ROWS]
-    if head.shape[0] == 0 or head.dtype == torch.bool or head.is_complex():
-        return (head == head[:1]).all(dim=0)
     return head.amax(dim=0) == head.amin(dim=0)
 
 
-def constant_columns(
-    t: torch.Tensor, *, mean: torch.Tensor | None = None, ss: torch.Tensor | None = None
-) -> torch.Tensor:
+def constant_columns(t: torch.Tensor) -> torch.Tensor:
     """Which columns of ``t`` are exactly constant: every value equal to the column's first.
 
     This is the one constancy rule of corrlib (correlation, CKA, monitors). No variance
@@ -271,31 +268,16 @@ def constant_columns(
     Parameters
     ----------
     t : Tensor, shape ``(n, d)`` or ``(n,)``
-        The data (samples in rows).
-    mean, ss : Tensor, shape ``(d,)``, optional
-        The columns' computed means and centred sums of squares, when the caller has them. They
-        rule columns out early: a constant column's computed mean is off by at most about
-        ``n * eps`` relative, so its ``ss`` is at most ``n * (2 n eps |mean|)^2``; a larger
-        ``ss`` proves variation. They never declare a column constant.
+        Real, non-boolean data with at least one sample (samples in rows).
 
     Returns
     -------
     Tensor of bool, shape ``(d,)`` (0-d for a 1-D ``t``)
     """
     if t.ndim == 1:
-        return constant_columns(t[:, None], mean=mean, ss=ss)[0]
+        return constant_columns(t[:, None])[0]
     t = t.detach()
-    if mean is not None and ss is not None:
-        # n * (2 n eps mean)^2, with the constant factor folded into one Python float
-        n = t.shape[0]
-        factor = 4.0 * n**3 * torch.finfo(ss.dtype).eps ** 2
-        mean = mean.detach()
-        candidates = ~(ss.detach() > factor * (mean * mean))
-        if not bool(candidates.any()):
-            return candidates
-        candidates &= _equal_head(t)
-    else:
-        candidates = _equal_head(t)
+    candidates = _equal_head(t)
     if t.shape[0] <= _CONSTANT_SCREEN_ROWS or not bool(candidates.any()):
         return candidates
     index = torch.nonzero(candidates).squeeze(1)

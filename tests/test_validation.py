@@ -68,15 +68,12 @@ def test_constant_columns_exact_rule() -> None:
     x[:, 4] = 1e300
     expected = torch.tensor([False, True, False, False, True])
     assert torch.equal(constant_columns(x), expected)
-    mean = x.mean(dim=0)
-    ss = ((x - mean) ** 2).sum(dim=0)
-    assert torch.equal(constant_columns(x, mean=mean, ss=ss), expected)
     assert bool(constant_columns(torch.full((4,), 3.0)))
     assert not bool(constant_columns(torch.tensor([1.0, 2.0])))
 
 
 def test_constant_columns_residue_after_centring_is_not_variance() -> None:
     x = torch.full((1000, 1), 0.1, dtype=torch.float32)
-    mean = x.mean(dim=0)
-    ss = ((x - mean) ** 2).sum(dim=0)
-    assert bool(constant_columns(x, mean=mean, ss=ss)[0])
+    assert float(((x - x.mean(dim=0)) ** 2).sum()) > 0  # centring leaves a residue here
+    assert bool(constant_columns(x)[0])
+    assert not bool(constant_columns(x + torch.arange(1000.0)[:, None] * 1e-9)[0])
