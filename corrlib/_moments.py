@@ -173,7 +173,8 @@ def _products(
     limit = n if n <= _MIN_BLOCK_ROWS else block_rows(d_x + d_y)
     rows = limit if rows is None else min(rows, limit)
     if n > rows:  # blocks of equal length: no short last block
-        rows = -(-n // -(-n // rows))
+        blocks = -(-n // rows)  # ceil(n / rows)
+        rows = -(-n // blocks)
     if n <= rows or x.requires_grad or (y is not None and y.requires_grad):
         xs = x - cx
         if y is None:

@@ -48,13 +48,12 @@ def pearson_matrix(
     data = left.detach() if grad else left
     if right is None:
         gram, sums = _moments.shifted_gram(data, rows)
-        r, column_ok = _moments.self_correlation(gram, sums, data.shape[0], data.dtype)
-        if column_ok is None:
+        r, ok = _moments.self_correlation(gram, sums, data.shape[0], data.dtype)
+        if ok is None:  # every column passed
             assert r is not None
             if stacked:
                 r = r[:d_x, d_x:]
             return (_WithGradient.apply(x, y, r) if grad else r), None
-        ok = column_ok
         m = _moments.symmetric_moments(gram, sums, data.shape[0], data.dtype)
     else:
         m = _moments.shifted_moments(data, right.detach() if grad else right, rows=rows)
